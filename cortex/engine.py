@@ -1,0 +1,550 @@
+"""The engine: `Cortex` (async) composes settings, store, writer and keys; `CortexSync` wraps it.
+
+`await Cortex.open(settings)` (or `await cortex.open(path)`) returns an engine that owns its store,
+its group-commit writer and their threads, and releases all of them in `aclose()`.
+`cortex.connect(path)` returns `CortexSync`, the same methods for scripts and the CLI, run on a
+private event loop thread that the handle owns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Coroutine, Iterable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from cortex.canonical import parse_ts
+from cortex.config import Settings
+from cortex.crypto.keys import create_signing_key, load_public_key, load_signing_key
+from cortex.errors import ConfigError, CortexError, StoreClosed, ValidationError
+from cortex.ledger.checkpoint import sign_checkpoint
+from cortex.model import (
+    Checkpoint,
+    ConsistencyProof,
+    Fact,
+    FactDraft,
+    FactVersion,
+    InclusionProof,
+    Page,
+    Stats,
+    VerifyReport,
+    check_name,
+)
+from cortex.store.base import (
+    Deprecate,
+    ListFilter,
+    MakeCheckpoint,
+    StoreFacts,
+    Supersede,
+    WriteOutcome,
+)
+from cortex.store.sqlite import SqliteStore
+from cortex.store.writer import GroupCommitWriter
+
+__all__ = [
+    "Cortex",
+    "CortexSync",
+    "InitResult",
+    "connect",
+    "draft_from_mapping",
+    "init_home",
+    "open",
+    "verify_export",
+    "verify_export_sync",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+MAX_REASON = 2000
+MAX_PAGE = 1000
+_DRAFT_FIELDS = frozenset(
+    {"content", "project", "fact_type", "tags", "source", "confidence", "valid_from",
+     "valid_until", "meta"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    """What `init_home` did."""
+
+    home: Path
+    created: bool
+    public_key_pem: bytes
+
+
+def init_home(settings: Settings) -> InitResult:
+    """Create the data directory, its signing key (0600) and database; a no-op if present."""
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    created = False
+    if not settings.signing_key_path.exists():
+        if settings.database_path.exists():
+            raise ConfigError(
+                f"{home} has a database but no signing key ({settings.signing_key_path});"
+                " restore the key from backup: a new key cannot vouch for old checkpoints"
+            )
+        create_signing_key(settings.signing_key_path)
+        created = True
+    key = load_signing_key(settings.signing_key_path)
+
+    async def create_db() -> None:
+        store = await SqliteStore.open(settings.database_path, read_threads=1)
+        await store.close()
+
+    asyncio.run(create_db())
+    return InitResult(home, created, _public_pem(key.public_key()))
+
+
+def _public_pem(key: Ed25519PublicKey) -> bytes:
+    return key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+def _reason(reason: object) -> str:
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValidationError("a reason is required: say why the fact no longer holds")
+    if len(reason) > MAX_REASON:
+        raise ValidationError(f"reason is {len(reason)} characters; the limit is {MAX_REASON}")
+    return reason.strip()
+
+
+def _when(value: datetime | str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, datetime | str):
+        raise ValidationError(f"{name} must be a timestamp")
+    return parse_ts(value)
+
+
+def draft_from_mapping(item: Mapping[str, Any], *, default_project: str = "default") -> FactDraft:
+    """Build a FactDraft from a JSON-like mapping (as read from JSONL or an API body)."""
+    if not isinstance(item, Mapping):
+        raise ValidationError("each fact must be a JSON object with at least 'content'")
+    unknown = set(item) - _DRAFT_FIELDS
+    if unknown:
+        raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
+    if "content" not in item:
+        raise ValidationError("missing required field 'content'")
+    tags = item.get("tags") or ()
+    if isinstance(tags, str) or not isinstance(tags, list | tuple):
+        raise ValidationError("tags must be a list of strings")
+    return FactDraft(
+        content=item["content"],
+        project=item.get("project") or default_project,
+        fact_type=item.get("fact_type") or "knowledge",
+        tags=tuple(tags),
+        source=item.get("source"),
+        confidence=item.get("confidence"),
+        valid_from=_when(item.get("valid_from"), "valid_from"),
+        valid_until=_when(item.get("valid_until"), "valid_until"),
+        meta=item.get("meta") or {},
+    )
+
+
+class Cortex:
+    """The async CORTEX engine. Create with `await Cortex.open(settings)`; close with `aclose()`."""
+
+    def __init__(
+        self, settings: Settings, store: SqliteStore, writer: GroupCommitWriter, key: Ed25519PrivateKey
+    ) -> None:
+        self.settings = settings
+        self._store = store
+        self._writer = writer
+        self._key = key
+        self._public_key = key.public_key()
+        self._closed = False
+
+    @classmethod
+    async def open(cls, settings: Settings | str | os.PathLike[str] | None = None, **options: Any) -> Cortex:
+        """Open the engine on an initialised data directory (see `cortex init`)."""
+        if not isinstance(settings, Settings):
+            settings = Settings.load(settings, **options)
+        elif options:
+            settings = settings.with_overrides(**options)
+        if not settings.database_path.exists() or not settings.signing_key_path.exists():
+            raise ConfigError(
+                f"{settings.home} is not an initialised CORTEX data directory;"
+                f" run `cortex init --home {settings.home}` first"
+            )
+        key = load_signing_key(settings.signing_key_path)
+
+        def signer(tenant: str, size: int, root: bytes, ts: str) -> Checkpoint:
+            return sign_checkpoint(key, tenant, size, root, ts)
+
+        store = await SqliteStore.open(
+            settings.database_path,
+            read_threads=settings.read_threads,
+            checkpoint_every=settings.checkpoint_every,
+            signer=signer,
+            create=False,
+        )
+        writer = GroupCommitWriter(
+            store.apply_writes,
+            queue_size=settings.write_queue_size,
+            batch_max=settings.write_batch_max,
+            timeout=settings.write_timeout,
+        )
+        writer.start()
+        return cls(settings, store, writer, key)
+
+    async def aclose(self) -> None:
+        """Finish queued writes, stop the writer and close the store. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._writer.close()
+        await self._store.close()
+
+    async def __aenter__(self) -> Cortex:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    @property
+    def writer(self) -> GroupCommitWriter:
+        """The group-commit writer (for metrics and health checks)."""
+        return self._writer
+
+    @property
+    def public_key_pem(self) -> bytes:
+        """The checkpoint verification key, PEM encoded."""
+        return _public_pem(self._public_key)
+
+    def _tenant(self, tenant: str | None) -> str:
+        if self._closed:
+            raise StoreClosed("the engine is closed; open a new one")
+        return check_name("tenant", tenant) if tenant is not None else self.settings.tenant
+
+    async def _write(self, request: Any) -> WriteOutcome:
+        return await self._writer.submit(request)
+
+    # ------------------------------------------------------------------ facts
+
+    async def store(
+        self,
+        content: str,
+        *,
+        project: str | None = None,
+        fact_type: str = "knowledge",
+        tags: Iterable[str] = (),
+        source: str | None = None,
+        confidence: float | None = None,
+        valid_from: datetime | str | None = None,
+        valid_until: datetime | str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        tenant: str | None = None,
+    ) -> Fact:
+        """Store one fact; return it once its ledger entry is durably committed."""
+        draft = FactDraft(
+            content=content,
+            project=project or "default",
+            fact_type=fact_type,
+            tags=tuple(tags) if not isinstance(tags, str) else (tags,),
+            source=source,
+            confidence=confidence,
+            valid_from=_when(valid_from, "valid_from"),
+            valid_until=_when(valid_until, "valid_until"),
+            meta=meta or {},
+        )
+        facts = await self._write(StoreFacts(self._tenant(tenant), (draft,)))
+        assert isinstance(facts, list)
+        return facts[0]
+
+    async def store_many(
+        self, items: Iterable[FactDraft | Mapping[str, Any]], *, tenant: str | None = None
+    ) -> list[Fact]:
+        """Store many facts in one group commit: all of them or, on any invalid item, none."""
+        drafts = []
+        for number, item in enumerate(items):
+            try:
+                drafts.append(item if isinstance(item, FactDraft) else draft_from_mapping(item))
+            except ValidationError as exc:
+                raise ValidationError(f"item {number}: {exc}") from exc
+        if not drafts:
+            return []
+        facts = await self._write(StoreFacts(self._tenant(tenant), tuple(drafts)))
+        assert isinstance(facts, list)
+        return facts
+
+    async def get(
+        self, fact_id: str, *, as_of: datetime | str | None = None, tenant: str | None = None
+    ) -> Fact:
+        """Return a fact; with `as_of`, as it was recorded then (NotFound if not valid then)."""
+        return await self._store.get_fact(self._tenant(tenant), fact_id, _when(as_of, "as_of"))
+
+    async def list(
+        self,
+        *,
+        project: str | None = None,
+        fact_type: str | None = None,
+        tags: Iterable[str] = (),
+        source: str | None = None,
+        include_inactive: bool = False,
+        as_of: datetime | str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        tenant: str | None = None,
+    ) -> Page:
+        """Return one page of facts in creation order; pass `next_cursor` back for the next."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+            raise ValidationError(f"limit must be between 1 and {MAX_PAGE}")
+        filters = ListFilter(
+            project=project,
+            fact_type=fact_type,
+            tags=tuple(tags),
+            source=source,
+            include_inactive=include_inactive,
+            as_of=_when(as_of, "as_of"),
+        )
+        return await self._store.list_facts(self._tenant(tenant), filters, limit, cursor)
+
+    async def deprecate(
+        self, fact_id: str, reason: str, *, actor: str | None = None, tenant: str | None = None
+    ) -> Fact:
+        """Mark an active fact deprecated with a reason; it stays readable with its history."""
+        request = Deprecate(self._tenant(tenant), fact_id, _reason(reason), actor)
+        fact = await self._write(request)
+        assert isinstance(fact, Fact)
+        return fact
+
+    async def supersede(
+        self,
+        fact_id: str,
+        content: str,
+        *,
+        reason: str | None = None,
+        project: str | None = None,
+        fact_type: str | None = None,
+        tags: Iterable[str] | None = None,
+        source: str | None = None,
+        confidence: float | None = None,
+        valid_from: datetime | str | None = None,
+        valid_until: datetime | str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        tenant: str | None = None,
+    ) -> Fact:
+        """Store a new fact that replaces `fact_id`; fields not given are taken from the old one."""
+        name = self._tenant(tenant)
+        old = await self._store.get_fact(name, fact_id)
+        draft = FactDraft(
+            content=content,
+            project=project or old.project,
+            fact_type=fact_type or old.fact_type,
+            tags=tuple(tags) if tags is not None else old.tags,
+            source=source if source is not None else old.source,
+            confidence=confidence if confidence is not None else old.confidence,
+            valid_from=_when(valid_from, "valid_from"),
+            valid_until=_when(valid_until, "valid_until"),
+            meta=meta if meta is not None else old.meta,
+        )
+        request = Supersede(name, fact_id, draft, _reason(reason) if reason else None)
+        fact = await self._write(request)
+        assert isinstance(fact, Fact)
+        return fact
+
+    async def history(self, fact_id: str, *, tenant: str | None = None) -> list[FactVersion]:
+        """Every version of a fact (its supersession chain), with the transactions of each."""
+        return await self._store.history(self._tenant(tenant), fact_id)
+
+    # ------------------------------------------------------------------ ledger
+
+    async def verify(self, *, tenant: str | None = None) -> VerifyReport:
+        """Recompute chain, tree, fact digests and checkpoints; `.ok` and `.problems`.
+
+        Without `tenant`, every tenant in the store is verified.
+        """
+        name = None if tenant is None else check_name("tenant", tenant)
+        return await self._store.verify([self._public_key], name)
+
+    async def inclusion_proof(
+        self, ref: int | str, *, tree_size: int | None = None, tenant: str | None = None
+    ) -> InclusionProof:
+        """Inclusion proof of a ledger entry, by `seq` or by fact id (its store entry)."""
+        name = self._tenant(tenant)
+        if isinstance(ref, str):
+            seq = (await self._store.get_fact(name, ref)).seq
+        elif isinstance(ref, int) and not isinstance(ref, bool):
+            seq = ref
+        else:
+            raise ValidationError("ref must be a seq number or a fact id")
+        return await self._store.inclusion_proof(name, seq, tree_size)
+
+    async def consistency_proof(
+        self, old_size: int, new_size: int | None = None, *, tenant: str | None = None
+    ) -> ConsistencyProof:
+        """Proof that the tree of `old_size` entries is a prefix of the tree of `new_size`."""
+        return await self._store.consistency_proof(self._tenant(tenant), old_size, new_size)
+
+    async def checkpoint(self, *, tenant: str | None = None) -> Checkpoint:
+        """Sign and store a checkpoint of the tenant's ledger at its current size."""
+        checkpoint = await self._write(MakeCheckpoint(self._tenant(tenant)))
+        assert isinstance(checkpoint, Checkpoint)
+        return checkpoint
+
+    async def checkpoints(self, *, tenant: str | None = None) -> list[Checkpoint]:
+        """Every stored checkpoint of the tenant, by tree size."""
+        return await self._store.checkpoints(self._tenant(tenant))
+
+    async def export(self, path: str | os.PathLike[str], *, tenant: str | None = None) -> int:
+        """Write the tenant's self-contained bundle to `path`; return its number of entries."""
+        return await self._store.export(self._tenant(tenant), Path(path), self.public_key_pem)
+
+    async def stats(self, *, tenant: str | None = None) -> Stats:
+        """Counts of facts by status, transactions and checkpoints."""
+        return await self._store.stats(self._tenant(tenant))
+
+    async def tenants(self) -> list[str]:
+        """Names of every tenant that has a ledger."""
+        return await self._store.tenants()
+
+
+async def open(path: Settings | str | os.PathLike[str] | None = None, **options: Any) -> Cortex:  # noqa: A001
+    """Open the async engine on a data directory (`cortex.open(path)`)."""
+    return await Cortex.open(path, **options)
+
+
+async def verify_export(
+    path: str | os.PathLike[str], *, public_key_pem: bytes | None = None
+) -> VerifyReport:
+    """Verify an export bundle with nothing but the bundle (and optionally a pinned public key).
+
+    The bundle's rows are loaded verbatim into a temporary database and checked by the same
+    verifier as a live store: chain, tree roots against every signed checkpoint, fact digests.
+    """
+    with tempfile.TemporaryDirectory(prefix="cortex-verify-") as tmp:
+        store = await SqliteStore.open(Path(tmp) / "bundle.db", read_threads=1)
+        try:
+            header = await store.import_bundle(Path(path))
+            if public_key_pem is not None and public_key_pem.strip() != header.public_key_pem.strip():
+                raise ValidationError(
+                    "the bundle's public key is not the pinned key: it was not signed by that key"
+                )
+            key = load_public_key(header.public_key_pem)
+            return await store.verify([key], header.tenant, check_stored_nodes=False)
+        finally:
+            await store.close()
+
+
+def verify_export_sync(
+    path: str | os.PathLike[str], *, public_key_pem: bytes | None = None
+) -> VerifyReport:
+    """Blocking `verify_export`."""
+    return asyncio.run(verify_export(path, public_key_pem=public_key_pem))
+
+
+class _Portal:
+    """An event loop on a private thread, for calling the async engine from blocking code."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run, name="cortex-loop", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return future.result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join()
+        self.loop.close()
+
+
+def _blocking(
+    method: Callable[Concatenate[Cortex, P], Coroutine[Any, Any, T]],
+) -> Callable[Concatenate[CortexSync, P], T]:
+    def call(self: CortexSync, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._call(method(self.engine, *args, **kwargs))
+
+    call.__name__ = method.__name__
+    call.__qualname__ = f"CortexSync.{method.__name__}"
+    call.__doc__ = method.__doc__
+    return call
+
+
+class CortexSync:
+    """The blocking twin of `Cortex`: the same methods, for scripts and the CLI.
+
+    Use as a context manager, or call `close()`. Safe to call from several threads.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._portal = _Portal()
+        try:
+            self.engine: Cortex = self._portal.call(Cortex.open(settings))
+        except BaseException:
+            self._portal.stop()
+            raise
+        self.settings = settings
+        self._closed = False
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise StoreClosed("the handle is closed; call cortex.connect() again")
+        return self._portal.call(coro)
+
+    def close(self) -> None:
+        """Finish queued writes and release everything. Idempotent."""
+        if self._closed:
+            return
+        try:
+            self._portal.call(self.engine.aclose())
+        finally:
+            self._closed = True
+            self._portal.stop()
+
+    def __enter__(self) -> CortexSync:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def public_key_pem(self) -> bytes:
+        """The checkpoint verification key, PEM encoded."""
+        return self.engine.public_key_pem
+
+    store = _blocking(Cortex.store)
+    store_many = _blocking(Cortex.store_many)
+    get = _blocking(Cortex.get)
+    list = _blocking(Cortex.list)
+    deprecate = _blocking(Cortex.deprecate)
+    supersede = _blocking(Cortex.supersede)
+    history = _blocking(Cortex.history)
+    verify = _blocking(Cortex.verify)
+    inclusion_proof = _blocking(Cortex.inclusion_proof)
+    consistency_proof = _blocking(Cortex.consistency_proof)
+    checkpoint = _blocking(Cortex.checkpoint)
+    checkpoints = _blocking(Cortex.checkpoints)
+    export = _blocking(Cortex.export)
+    stats = _blocking(Cortex.stats)
+    tenants = _blocking(Cortex.tenants)
+
+
+def connect(path: Settings | str | os.PathLike[str] | None = None, **options: Any) -> CortexSync:
+    """Open a blocking handle on a data directory: `with cortex.connect(path) as mem: ...`."""
+    settings = path if isinstance(path, Settings) else Settings.load(path, **options)
+    if isinstance(path, Settings) and options:
+        settings = settings.with_overrides(**options)
+    return CortexSync(settings)
+
+

@@ -1,0 +1,64 @@
+"""The CORTEX error tree: every failure a caller can act on is a `CortexError` subclass.
+
+Interfaces map these classes to exit codes, HTTP statuses and MCP errors in one place each;
+code inside the package raises the most specific class with a message a user can act on.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "Conflict",
+    "CortexError",
+    "IntegrityError",
+    "NotFound",
+    "Overloaded",
+    "StoreClosed",
+    "StoreError",
+    "ValidationError",
+    "WriterCrashed",
+]
+
+
+class CortexError(Exception):
+    """Root of every error CORTEX raises on purpose."""
+
+
+class ValidationError(CortexError, ValueError):
+    """Input that CORTEX refuses: a bad field, an impossible range, a malformed line."""
+
+
+class NotFound(CortexError, LookupError):
+    """The fact, transaction, tenant or checkpoint asked for does not exist (for this tenant)."""
+
+
+class Conflict(CortexError):
+    """The request is valid but contradicts current state (e.g. deprecating a deprecated fact)."""
+
+
+class ConfigError(CortexError):
+    """Settings or the data directory are missing, malformed or inconsistent."""
+
+
+class IntegrityError(CortexError):
+    """Stored data failed an integrity check (hash, signature, proof)."""
+
+
+class StoreError(CortexError):
+    """The storage backend failed (disk, corruption, lock) in a way the caller cannot fix by input."""
+
+
+class StoreClosed(StoreError):
+    """The engine or store was used after `close()`/`aclose()`."""
+
+
+class Overloaded(CortexError):
+    """The write queue stayed full longer than the configured timeout; retry later."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class WriterCrashed(StoreError):
+    """The writer died while this write was pending; the write was not acknowledged."""

@@ -1,0 +1,300 @@
+"""Streaming ledger verification: recompute chain, tree and fact digests; report every problem.
+
+`TenantVerifier` consumes one tenant's ledger rows in `seq` order (each joined with the fact it
+created, if any) and, optionally, the stored Merkle subtree hashes in completion order. It keeps
+O(log n) state for the tree plus a bounded window for recognising reordered entries, and it never
+stops at the first problem. It is pure: the store (or an export reader) feeds it rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cortex.canonical import ZERO_HASH, entry_bytes, sha256
+from cortex.ledger.chain import chain_hash
+from cortex.ledger.checkpoint import key_id, verify_checkpoint_signature
+from cortex.ledger.merkle import leaf_hash, node_hash
+from cortex.model import Checkpoint, Fact, Problem, ProblemKind
+
+__all__ = ["FACT_OPS", "LedgerRow", "TenantVerifier"]
+
+FACT_OPS = frozenset({"store", "supersede"})
+_REORDER_WINDOW = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One stored transaction as read back, with the fact whose `seq` it is (if any)."""
+
+    seq: int
+    op: str
+    subject: str | None
+    actor: str | None
+    ts: str
+    payload: str
+    payload_digest: bytes
+    prev_hash: bytes
+    hash: bytes
+    fact: Fact | None
+
+
+@dataclass(slots=True)
+class _Node:
+    level: int
+    index: int
+    hash: bytes
+    tainted: bool
+
+
+@dataclass(slots=True)
+class TenantVerifier:
+    """Verifies one tenant's ledger as its rows stream past. Call `feed` per row, then `finish`."""
+
+    tenant: str
+    checkpoints: Sequence[Checkpoint]
+    public_keys: Sequence[Ed25519PublicKey]
+    stored_nodes: Iterator[tuple[int, int, bytes]] | None = None
+    max_problems: int = 10_000
+    problems: list[Problem] = field(default_factory=list)
+    truncated: bool = False
+    entries: int = 0
+    facts: int = 0
+    _position: int = 0
+    _prev_hash: bytes = ZERO_HASH
+    _frontier: list[_Node] = field(default_factory=list)
+    _roots: dict[int, bytes] = field(default_factory=dict)
+    _wanted_sizes: frozenset[int] = frozenset()
+    _recent: OrderedDict[bytes, int] = field(default_factory=OrderedDict)
+    _suspects: OrderedDict[bytes, tuple[int, LedgerRow]] = field(default_factory=OrderedDict)
+    _next_stored: tuple[int, int, bytes] | None = None
+
+    def __post_init__(self) -> None:
+        self._wanted_sizes = frozenset(c.tree_size for c in self.checkpoints)
+        if 0 in self._wanted_sizes:
+            self._roots[0] = sha256(b"")
+        if self.stored_nodes is not None:
+            self._next_stored = next(self.stored_nodes, None)
+
+    def _report(self, seq: int | None, kind: ProblemKind, detail: str) -> None:
+        if len(self.problems) >= self.max_problems:
+            self.truncated = True
+            return
+        self.problems.append(Problem(self.tenant, seq, kind, detail))
+
+    def feed(self, row: LedgerRow) -> None:
+        """Check one transaction row (rows must arrive in ascending `seq` order)."""
+        while self._position < row.seq:  # rows absent from the table
+            self._report(self._position, "entry_missing", "no transaction is stored at this seq")
+            self._append_leaf(None)
+        if row.seq < self._position:
+            self._report(row.seq, "entries_reordered", "seq repeats or goes backwards")
+            return
+        self.entries += 1
+        entry = entry_bytes(
+            tenant=self.tenant,
+            seq=row.seq,
+            op=row.op,
+            subject=row.subject,
+            actor=row.actor,
+            ts=row.ts,
+            payload_digest=row.payload_digest.hex(),
+            prev_hash=row.prev_hash.hex(),
+        )
+        bad = False
+        if chain_hash(row.prev_hash, entry) != row.hash:
+            bad = True
+            self._suspects[row.prev_hash] = (row.seq, row)
+            if len(self._suspects) > _REORDER_WINDOW:
+                self._suspects.popitem(last=False)
+            moved_from = self._reordered_origin(row)
+            if moved_from is not None:
+                self._report(
+                    row.seq,
+                    "entries_reordered",
+                    f"holds the entry that was logged as seq {moved_from}",
+                )
+            else:
+                self._report(row.seq, "entry_altered", "stored hash does not match the entry")
+        elif row.prev_hash != self._prev_hash and row.seq > 0 or (
+            row.seq == 0 and row.prev_hash != ZERO_HASH
+        ):
+            bad = True
+            self._report(row.seq, "chain_broken", "prev_hash does not link to the previous entry")
+        self._resolve_suspect(row)
+        self._recent[row.hash] = row.seq
+        if len(self._recent) > _REORDER_WINDOW:
+            self._recent.popitem(last=False)
+        if not bad and sha256(row.payload.encode()) != row.payload_digest:
+            bad = True
+            self._report(row.seq, "payload_changed", "payload does not match payload_digest")
+        bad = self._check_fact(row) or bad
+        self._prev_hash = row.hash
+        self._append_leaf(leaf_hash(entry), tainted=bad)
+
+    def _reordered_origin(self, row: LedgerRow) -> int | None:
+        """The seq this row's content was logged at, if it links into the chain elsewhere."""
+        origin = self._recent.get(row.prev_hash)
+        if origin is None:
+            return None
+        candidate = origin + 1
+        if candidate == row.seq:
+            return None
+        entry = entry_bytes(
+            tenant=self.tenant,
+            seq=candidate,
+            op=row.op,
+            subject=row.subject,
+            actor=row.actor,
+            ts=row.ts,
+            payload_digest=row.payload_digest.hex(),
+            prev_hash=row.prev_hash.hex(),
+        )
+        return candidate if chain_hash(row.prev_hash, entry) == row.hash else None
+
+    def _resolve_suspect(self, row: LedgerRow) -> None:
+        """An earlier bad row whose prev_hash is this row's hash was moved before it."""
+        suspect = self._suspects.pop(row.hash, None)
+        if suspect is None:
+            return
+        seq, moved = suspect
+        candidate = row.seq + 1
+        entry = entry_bytes(
+            tenant=self.tenant,
+            seq=candidate,
+            op=moved.op,
+            subject=moved.subject,
+            actor=moved.actor,
+            ts=moved.ts,
+            payload_digest=moved.payload_digest.hex(),
+            prev_hash=moved.prev_hash.hex(),
+        )
+        if chain_hash(moved.prev_hash, entry) == moved.hash:
+            for i, problem in enumerate(self.problems):
+                if problem.seq == seq and problem.kind == "entry_altered":
+                    self.problems[i] = Problem(
+                        self.tenant,
+                        seq,
+                        "entries_reordered",
+                        f"holds the entry that was logged as seq {candidate}",
+                    )
+                    break
+
+    def _check_fact(self, row: LedgerRow) -> bool:
+        if row.op not in FACT_OPS:
+            if row.fact is not None:
+                self._report(row.seq, "fact_unlogged", f"fact {row.fact.id} claims this seq")
+                return True
+            return False
+        if row.fact is None:
+            self._report(row.seq, "fact_missing", f"fact {row.subject} is missing from the store")
+            return True
+        self.facts += 1
+        if row.fact.id != row.subject:
+            self._report(
+                row.seq, "fact_missing", f"seq belongs to fact {row.subject}, found {row.fact.id}"
+            )
+            return True
+        try:
+            payload = json.loads(row.payload)
+            logged = bytes.fromhex(payload["fact_digest"])
+        except (ValueError, KeyError, TypeError):
+            self._report(row.seq, "payload_changed", "payload has no readable fact_digest")
+            return True
+        if row.fact.digest() != logged:
+            self._report(
+                row.seq, "content_changed", f"fact {row.fact.id} differs from what was logged"
+            )
+            return True
+        return False
+
+    def _append_leaf(self, leaf: bytes | None, *, tainted: bool = False) -> None:
+        """Add leaf number `_position` to the tree; a missing leaf taints every node above it."""
+        index = self._position
+        node = _Node(0, index, leaf if leaf is not None else ZERO_HASH, tainted or leaf is None)
+        self._compare_stored(node)
+        while node.index % 2 == 1:
+            left = self._frontier.pop()
+            node = _Node(
+                node.level + 1,
+                node.index // 2,
+                node_hash(left.hash, node.hash),
+                left.tainted or node.tainted,
+            )
+            self._compare_stored(node)
+        self._frontier.append(node)
+        self._position += 1
+        if self._position in self._wanted_sizes:
+            self._roots[self._position] = self._root()
+
+    def _root(self) -> bytes:
+        root = self._frontier[-1].hash
+        for node in reversed(self._frontier[:-1]):
+            root = node_hash(node.hash, root)
+        return root
+
+    def _compare_stored(self, node: _Node) -> None:
+        if self.stored_nodes is None:
+            return
+        key = ((node.index + 1) << node.level) - 1, node.level
+        while self._next_stored is not None and self._next_stored[:2] < key:
+            last_leaf, level, _ = self._next_stored
+            self._report(last_leaf, "tree_node_mismatch", f"stray stored node at level {level}")
+            self._next_stored = next(self.stored_nodes, None)
+        if self._next_stored is None or self._next_stored[:2] != key:
+            if not node.tainted:
+                self._report(key[0], "tree_node_mismatch", f"stored node at level {node.level} is missing")
+            return
+        stored = self._next_stored[2]
+        self._next_stored = next(self.stored_nodes, None)
+        if stored != node.hash and not node.tainted:
+            self._report(
+                key[0], "tree_node_mismatch", f"stored subtree hash at level {node.level} differs"
+            )
+
+    def finish(self, next_seq: int, head_hash: bytes) -> list[Problem]:
+        """Check the recorded head and the checkpoints; return every problem found."""
+        while self._position < next_seq:
+            self._report(self._position, "entry_missing", "no transaction is stored at this seq")
+            self._append_leaf(None)
+        if self._position > next_seq:
+            self._report(
+                next_seq, "head_mismatch", f"ledger has {self._position} entries, head says {next_seq}"
+            )
+        elif self._position and head_hash != self._prev_hash:
+            self._report(self._position - 1, "head_mismatch", "head hash differs from the last entry")
+        if self.stored_nodes is not None:
+            while self._next_stored is not None:
+                last_leaf, level, _ = self._next_stored
+                self._report(last_leaf, "tree_node_mismatch", f"stray stored node at level {level}")
+                self._next_stored = next(self.stored_nodes, None)
+        keys = {key_id(k): k for k in self.public_keys}
+        for cp in self.checkpoints:
+            where = cp.tree_size - 1 if cp.tree_size else None
+            public_key = keys.get(cp.key_id)
+            if public_key is None or not verify_checkpoint_signature(public_key, cp):
+                self._report(
+                    where,
+                    "checkpoint_signature_invalid",
+                    f"checkpoint of size {cp.tree_size}: signature does not verify"
+                    + ("" if public_key else f" (unknown key {cp.key_id})"),
+                )
+            recomputed = self._roots.get(cp.tree_size)
+            if recomputed is None:
+                self._report(
+                    where,
+                    "root_mismatch",
+                    f"checkpoint of size {cp.tree_size} is beyond the ledger ({self._position})",
+                )
+            elif recomputed != cp.root:
+                self._report(
+                    where,
+                    "root_mismatch",
+                    f"checkpoint of size {cp.tree_size}: signed root differs from the ledger's",
+                )
+        return self.problems
+

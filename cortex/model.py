@@ -1,0 +1,406 @@
+"""Values that flow through CORTEX: facts, ledger transactions, checkpoints, proofs, reports.
+
+All are frozen dataclasses with no behaviour beyond derived properties and plain conversions;
+they carry no I/O and no references to engines or stores.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from cortex.canonical import canonical_json, canonical_record, sha256, to_micros
+from cortex.errors import ValidationError
+
+__all__ = [
+    "MAX_CONTENT_BYTES",
+    "Checkpoint",
+    "ConsistencyProof",
+    "Fact",
+    "FactDraft",
+    "FactStatus",
+    "FactVersion",
+    "InclusionProof",
+    "Page",
+    "Problem",
+    "ProblemKind",
+    "Stats",
+    "Transaction",
+    "VerifyReport",
+    "check_name",
+    "fact_record",
+]
+
+MAX_CONTENT_BYTES = 1_048_576
+MAX_TAGS = 64
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_TAG = re.compile(r"^[^\s,][^,\n\r\t]{0,63}$")
+
+FactStatus = Literal["active", "deprecated", "superseded"]
+ProblemKind = Literal[
+    "content_changed",
+    "entry_altered",
+    "entry_missing",
+    "entries_reordered",
+    "chain_broken",
+    "payload_changed",
+    "state_changed",
+    "fact_missing",
+    "fact_unlogged",
+    "tree_node_mismatch",
+    "root_mismatch",
+    "checkpoint_signature_invalid",
+    "head_mismatch",
+]
+
+
+def check_name(kind: str, value: object) -> str:
+    """Return `value` if it is a valid tenant/project/source name, else raise ValidationError."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValidationError(
+            f"{kind} {value!r} is invalid: use 1-64 characters of letters, digits, '.', '_' or '-',"
+            " starting with a letter or digit"
+        )
+    return value
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class FactDraft:
+    """A fact as a caller asks for it to be stored: validated, not yet identified or logged."""
+
+    content: str
+    project: str = "default"
+    fact_type: str = "knowledge"
+    tags: tuple[str, ...] = ()
+    source: str | None = None
+    confidence: float | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.content, str) or not self.content.strip():
+            raise ValidationError("content must be a non-empty string")
+        if _has_lone_surrogate(self.content):
+            raise ValidationError("content is not valid Unicode (lone surrogate)")
+        size = len(self.content.encode("utf-8"))
+        if size > MAX_CONTENT_BYTES:
+            raise ValidationError(
+                f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes per fact"
+            )
+        check_name("project", self.project)
+        check_name("fact_type", self.fact_type)
+        if self.source is not None:
+            check_name("source", self.source)
+        if isinstance(self.tags, str) or not isinstance(self.tags, Sequence):
+            raise ValidationError("tags must be a list of strings")
+        if len(self.tags) > MAX_TAGS:
+            raise ValidationError(f"at most {MAX_TAGS} tags per fact, got {len(self.tags)}")
+        for tag in self.tags:
+            if not isinstance(tag, str) or not _TAG.match(tag) or _has_lone_surrogate(tag):
+                raise ValidationError(
+                    f"tag {tag!r} is invalid: 1-64 characters, no commas or line breaks"
+                )
+        object.__setattr__(self, "tags", tuple(sorted(set(self.tags))))
+        if self.confidence is not None:
+            if isinstance(self.confidence, bool) or not isinstance(self.confidence, int | float):
+                raise ValidationError("confidence must be a number between 0 and 1")
+            if not 0.0 <= float(self.confidence) <= 1.0:
+                raise ValidationError(f"confidence must be between 0 and 1, got {self.confidence}")
+            object.__setattr__(self, "confidence", float(self.confidence))
+        for name in ("valid_from", "valid_until"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, datetime):
+                raise ValidationError(f"{name} must be a datetime")
+        if (
+            self.valid_from is not None
+            and self.valid_until is not None
+            and to_micros(self.valid_until) <= to_micros(self.valid_from)
+        ):
+            raise ValidationError("valid_until must be later than valid_from")
+        if not isinstance(self.meta, Mapping):
+            raise ValidationError("meta must be a JSON object")
+        canonical_json(dict(self.meta))  # raises ValidationError when meta has no canonical form
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A stored fact with its ledger position and current record state."""
+
+    id: str
+    tenant: str
+    project: str
+    content: str
+    fact_type: str
+    tags: tuple[str, ...]
+    source: str | None
+    confidence: float | None
+    valid_from: datetime
+    valid_until: datetime | None
+    supersedes: str | None
+    created_at: datetime
+    meta: Mapping[str, Any]
+    seq: int
+    deprecated_at: datetime | None = None
+    deprecation_reason: str | None = None
+    superseded_by: str | None = None
+
+    @property
+    def status(self) -> FactStatus:
+        """`superseded`, `deprecated` or `active`, as the record stands now."""
+        if self.superseded_by is not None:
+            return "superseded"
+        if self.deprecated_at is not None:
+            return "deprecated"
+        return "active"
+
+    def digest(self) -> bytes:
+        """SHA-256 of the canonical record of the fact's immutable fields (what the ledger covers)."""
+        return sha256(canonical_record(fact_record(self)))
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field, timestamps as RFC 3339 text."""
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "project": self.project,
+            "content": self.content,
+            "fact_type": self.fact_type,
+            "tags": list(self.tags),
+            "source": self.source,
+            "confidence": self.confidence,
+            "valid_from": _iso(self.valid_from),
+            "valid_until": _iso(self.valid_until),
+            "supersedes": self.supersedes,
+            "created_at": _iso(self.created_at),
+            "meta": dict(self.meta),
+            "seq": self.seq,
+            "status": self.status,
+            "deprecated_at": _iso(self.deprecated_at),
+            "deprecation_reason": self.deprecation_reason,
+            "superseded_by": self.superseded_by,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+def fact_record(fact: Fact) -> dict[str, Any]:
+    """The immutable part of a fact as the ledger hashes it (timestamps in microseconds)."""
+    return {
+        "id": fact.id,
+        "tenant": fact.tenant,
+        "project": fact.project,
+        "content": fact.content,
+        "fact_type": fact.fact_type,
+        "tags": list(fact.tags),
+        "source": fact.source,
+        "confidence": fact.confidence,
+        "valid_from": to_micros(fact.valid_from),
+        "valid_until": None if fact.valid_until is None else to_micros(fact.valid_until),
+        "supersedes": fact.supersedes,
+        "created_at": to_micros(fact.created_at),
+        "meta": dict(fact.meta),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One ledger entry. `entry` is its canonical bytes (everything but `hash`)."""
+
+    tenant: str
+    seq: int
+    op: str
+    subject: str | None
+    actor: str | None
+    ts: str
+    payload: Mapping[str, Any]
+    payload_digest: bytes
+    prev_hash: bytes
+    hash: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; digests as lowercase hex."""
+        return {
+            "tenant": self.tenant,
+            "seq": self.seq,
+            "op": self.op,
+            "subject": self.subject,
+            "actor": self.actor,
+            "ts": self.ts,
+            "payload": dict(self.payload),
+            "payload_digest": self.payload_digest.hex(),
+            "prev_hash": self.prev_hash.hex(),
+            "hash": self.hash.hex(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FactVersion:
+    """One version of a fact in its supersession chain, with the transactions that touched it."""
+
+    fact: Fact
+    transactions: tuple[Transaction, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement of a tenant's tree size and root at an instant."""
+
+    tenant: str
+    tree_size: int
+    root: bytes
+    ts: str
+    signature: bytes
+    key_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; binary values as lowercase hex."""
+        return {
+            "tenant": self.tenant,
+            "tree_size": self.tree_size,
+            "root": self.root.hex(),
+            "ts": self.ts,
+            "signature": self.signature.hex(),
+            "key_id": self.key_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """RFC 9162 §2.1.3 audit path of one entry in a tenant's tree of `tree_size` leaves."""
+
+    tenant: str
+    seq: int
+    tree_size: int
+    entry: bytes
+    leaf_hash: bytes
+    path: tuple[bytes, ...]
+    root: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; the entry as UTF-8 text, hashes as lowercase hex."""
+        return {
+            "tenant": self.tenant,
+            "seq": self.seq,
+            "tree_size": self.tree_size,
+            "entry": self.entry.decode(),
+            "leaf_hash": self.leaf_hash.hex(),
+            "path": [h.hex() for h in self.path],
+            "root": self.root.hex(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class ConsistencyProof:
+    """RFC 9162 §2.1.4 proof that the tree of `old_size` is a prefix of the tree of `new_size`."""
+
+    tenant: str
+    old_size: int
+    new_size: int
+    old_root: bytes
+    new_root: bytes
+    path: tuple[bytes, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; hashes as lowercase hex."""
+        return {
+            "tenant": self.tenant,
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+            "old_root": self.old_root.hex(),
+            "new_root": self.new_root.hex(),
+            "path": [h.hex() for h in self.path],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing; `next_cursor` is None on the last page."""
+
+    items: tuple[Fact, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One integrity problem found by `verify`: where (`tenant`, `seq`) and what."""
+
+    tenant: str
+    seq: int | None
+    kind: ProblemKind
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {"tenant": self.tenant, "seq": self.seq, "kind": self.kind, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The outcome of `verify`: `ok` is True only when `problems` is empty."""
+
+    problems: tuple[Problem, ...]
+    tenants: int
+    entries: int
+    facts: int
+    checkpoints: int
+    truncated: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """True when no problem was found."""
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "ok": self.ok,
+            "tenants": self.tenants,
+            "entries": self.entries,
+            "facts": self.facts,
+            "checkpoints": self.checkpoints,
+            "problems": [p.to_dict() for p in self.problems],
+            "truncated": self.truncated,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    """Counts for one tenant."""
+
+    tenant: str
+    facts: int
+    active: int
+    deprecated: int
+    superseded: int
+    transactions: int
+    checkpoints: int
+    latest_checkpoint_size: int | None
+    database_bytes: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "tenant": self.tenant,
+            "facts": self.facts,
+            "active": self.active,
+            "deprecated": self.deprecated,
+            "superseded": self.superseded,
+            "transactions": self.transactions,
+            "checkpoints": self.checkpoints,
+            "latest_checkpoint_size": self.latest_checkpoint_size,
+            "database_bytes": self.database_bytes,
+        }

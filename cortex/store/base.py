@@ -1,0 +1,147 @@
+"""The storage contract: write requests, listing filters and the async `Store` protocol.
+
+Every backend implements `Store`; the engine and the group-commit writer speak only to this.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from cortex.errors import CortexError
+from cortex.model import (
+    Checkpoint,
+    ConsistencyProof,
+    Fact,
+    FactDraft,
+    FactVersion,
+    InclusionProof,
+    Page,
+    Stats,
+    Transaction,
+    VerifyReport,
+)
+
+__all__ = [
+    "Deprecate",
+    "ListFilter",
+    "MakeCheckpoint",
+    "Store",
+    "StoreFacts",
+    "Supersede",
+    "WriteOutcome",
+    "WriteRequest",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFacts:
+    """Append new facts (one `store` transaction each) to `tenant`'s ledger."""
+
+    tenant: str
+    drafts: tuple[FactDraft, ...]
+    actor: str | None = None
+
+    @property
+    def weight(self) -> int:
+        """How many rows this request writes (for group sizing)."""
+        return len(self.drafts)
+
+
+@dataclass(frozen=True, slots=True)
+class Deprecate:
+    """Mark a fact deprecated, with a reason (one `deprecate` transaction)."""
+
+    tenant: str
+    fact_id: str
+    reason: str
+    actor: str | None = None
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Supersede:
+    """Store `draft` as a new fact that replaces `fact_id` (one `supersede` transaction)."""
+
+    tenant: str
+    fact_id: str
+    draft: FactDraft
+    reason: str | None = None
+    actor: str | None = None
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class MakeCheckpoint:
+    """Sign and store a checkpoint of `tenant`'s tree at its current size."""
+
+    tenant: str
+    weight: int = 1
+
+
+WriteRequest = StoreFacts | Deprecate | Supersede | MakeCheckpoint
+WriteOutcome = list[Fact] | Fact | Checkpoint | CortexError
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """Filters for listing facts; None means "any"."""
+
+    project: str | None = None
+    fact_type: str | None = None
+    tags: tuple[str, ...] = ()
+    source: str | None = None
+    include_inactive: bool = False
+    as_of: datetime | None = None
+
+
+class Store(Protocol):
+    """An async storage backend. Writes come only through `apply_writes` (the writer's group)."""
+
+    async def apply_writes(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
+        """Apply `requests` in one durable database transaction; one outcome per request.
+
+        A request that fails validation against stored state yields its CortexError in place and
+        changes nothing; the others still commit. An exception raised (instead of returned) means
+        the whole group failed and nothing of it was committed.
+        """
+        ...
+
+    async def get_fact(self, tenant: str, fact_id: str, as_of: datetime | None = None) -> Fact: ...
+
+    async def list_facts(
+        self, tenant: str, filters: ListFilter, limit: int, cursor: str | None
+    ) -> Page: ...
+
+    async def history(self, tenant: str, fact_id: str) -> list[FactVersion]: ...
+
+    async def transaction(self, tenant: str, seq: int) -> Transaction: ...
+
+    async def tree_size(self, tenant: str) -> int: ...
+
+    async def inclusion_proof(
+        self, tenant: str, seq: int, tree_size: int | None
+    ) -> InclusionProof: ...
+
+    async def consistency_proof(
+        self, tenant: str, old_size: int, new_size: int | None
+    ) -> ConsistencyProof: ...
+
+    async def checkpoints(self, tenant: str) -> list[Checkpoint]: ...
+
+    async def tenants(self) -> list[str]: ...
+
+    async def verify(
+        self, public_keys: Sequence[Ed25519PublicKey], tenant: str | None
+    ) -> VerifyReport: ...
+
+    async def export(self, tenant: str, path: Path, public_key_pem: bytes) -> int: ...
+
+    async def stats(self, tenant: str) -> Stats: ...
+
+    async def close(self) -> None: ...

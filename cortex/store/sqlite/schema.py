@@ -1,0 +1,79 @@
+"""The SQLite schema as numbered forward migrations, applied in order on open."""
+
+from __future__ import annotations
+
+__all__ = ["MIGRATIONS"]
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: tenants, facts, the ledger, Merkle subtree hashes, checkpoints.
+    """
+    CREATE TABLE tenants (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_at  INTEGER NOT NULL,
+        next_seq    INTEGER NOT NULL DEFAULT 0,
+        head_hash   BLOB NOT NULL
+    );
+    CREATE TABLE facts (
+        rowid_      INTEGER PRIMARY KEY,
+        id          TEXT NOT NULL UNIQUE,
+        tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
+        project     TEXT NOT NULL,
+        content     TEXT NOT NULL,
+        fact_type   TEXT NOT NULL,
+        tags        TEXT NOT NULL,
+        source      TEXT,
+        confidence  REAL,
+        valid_from  INTEGER NOT NULL,
+        valid_until INTEGER,
+        supersedes  TEXT,
+        created_at  INTEGER NOT NULL,
+        meta        TEXT NOT NULL,
+        seq         INTEGER NOT NULL,
+        deprecated_at      INTEGER,
+        deprecation_reason TEXT,
+        superseded_by      TEXT
+    );
+    CREATE INDEX facts_by_tenant_id ON facts(tenant_id, id);
+    CREATE INDEX facts_by_tenant_seq ON facts(tenant_id, seq);
+    CREATE TABLE fact_tags (
+        tenant_id INTEGER NOT NULL,
+        tag       TEXT NOT NULL,
+        fact_id   TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, tag, fact_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE transactions (
+        tenant_id      INTEGER NOT NULL,
+        seq            INTEGER NOT NULL,
+        op             TEXT NOT NULL,
+        subject        TEXT,
+        actor          TEXT,
+        ts             TEXT NOT NULL,
+        payload        TEXT NOT NULL,
+        payload_digest BLOB NOT NULL,
+        prev_hash      BLOB NOT NULL,
+        hash           BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX transactions_by_subject ON transactions(tenant_id, subject);
+    -- Hashes of complete, aligned subtrees. The node (level, index) covers leaves
+    -- [index * 2^level, (index + 1) * 2^level); it is keyed by the last leaf it covers so that
+    -- key order is the order in which nodes complete (what `verify` streams through).
+    CREATE TABLE merkle_nodes (
+        tenant_id INTEGER NOT NULL,
+        last_leaf INTEGER NOT NULL,
+        level     INTEGER NOT NULL,
+        hash      BLOB NOT NULL,
+        PRIMARY KEY (tenant_id, last_leaf, level)
+    ) WITHOUT ROWID;
+    CREATE TABLE checkpoints (
+        tenant_id INTEGER NOT NULL,
+        tree_size INTEGER NOT NULL,
+        root      BLOB NOT NULL,
+        ts        TEXT NOT NULL,
+        signature BLOB NOT NULL,
+        key_id    TEXT NOT NULL,
+        PRIMARY KEY (tenant_id, tree_size)
+    ) WITHOUT ROWID;
+    """,
+)

@@ -1,0 +1,1154 @@
+"""The SQLite backend (apsw, WAL): the only code that speaks SQL to SQLite.
+
+Threads: one dedicated writer thread owns the write connection (all writes arrive as groups from
+the `GroupCommitWriter`); a bounded pool of reader threads each use their own connection. In WAL
+mode readers never block on the writer. Blocking SQLite calls never run on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import queue
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import apsw
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from ulid import ULID
+
+from cortex.canonical import ZERO_HASH, canonical_json, format_ts, from_micros, to_micros
+from cortex.errors import Conflict, CortexError, NotFound, StoreClosed, StoreError, ValidationError
+from cortex.ledger import bundle
+from cortex.ledger.chain import build_transaction, transaction_entry
+from cortex.ledger.merkle import (
+    completed_subtrees,
+    consistency_proof_from_subtrees,
+    inclusion_proof_from_subtrees,
+    leaf_hash,
+    node_hash,
+    root_from_subtrees,
+    subtree_keys_for_consistency,
+    subtree_keys_for_inclusion,
+    subtree_keys_for_root,
+)
+from cortex.ledger.verify import LedgerRow, TenantVerifier
+from cortex.model import (
+    Checkpoint,
+    ConsistencyProof,
+    Fact,
+    FactDraft,
+    FactVersion,
+    InclusionProof,
+    Page,
+    Problem,
+    Stats,
+    Transaction,
+    VerifyReport,
+)
+from cortex.store.base import (
+    Deprecate,
+    ListFilter,
+    MakeCheckpoint,
+    StoreFacts,
+    Supersede,
+    WriteOutcome,
+    WriteRequest,
+)
+from cortex.store.sqlite.schema import MIGRATIONS
+
+__all__ = ["Signer", "SqliteStore"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Signer = Callable[[str, int, bytes, str], Checkpoint]
+
+_HEAD_CACHE_TENANTS = 1024
+_MAX_CHAIN = 10_000
+_FACT_COLUMNS = (
+    "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
+    "f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta, f.seq, "
+    "f.deprecated_at, f.deprecation_reason, f.superseded_by"
+)
+_TX_COLUMNS = "seq, op, subject, actor, ts, payload, payload_digest, prev_hash, hash"
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A tenant's ledger head: next seq, last hash and the right edge of its Merkle tree."""
+
+    tenant_id: int
+    next_seq: int
+    head_hash: bytes
+    frontier: tuple[tuple[int, int, bytes], ...]  # (level, index, hash), left to right
+
+
+def _fact_from_row(row: Sequence[Any]) -> Fact:
+    return Fact(
+        id=row[0],
+        tenant=row[1],
+        project=row[2],
+        content=row[3],
+        fact_type=row[4],
+        tags=tuple(json.loads(row[5])),
+        source=row[6],
+        confidence=row[7],
+        valid_from=from_micros(row[8]),
+        valid_until=None if row[9] is None else from_micros(row[9]),
+        supersedes=row[10],
+        created_at=from_micros(row[11]),
+        meta=json.loads(row[12]),
+        seq=row[13],
+        deprecated_at=None if row[14] is None else from_micros(row[14]),
+        deprecation_reason=row[15],
+        superseded_by=row[16],
+    )
+
+
+def _tx_from_row(tenant: str, row: Sequence[Any]) -> Transaction:
+    return Transaction(
+        tenant=tenant,
+        seq=row[0],
+        op=row[1],
+        subject=row[2],
+        actor=row[3],
+        ts=row[4],
+        payload=json.loads(row[5]),
+        payload_digest=row[6],
+        prev_hash=row[7],
+        hash=row[8],
+    )
+
+
+def _as_of_view(fact: Fact, as_of: datetime | None) -> Fact:
+    """The fact as its record stood at `as_of` (later deprecation/supersession not yet visible)."""
+    if as_of is None or fact.deprecated_at is None or fact.deprecated_at <= as_of:
+        return fact
+    return replace(fact, deprecated_at=None, deprecation_reason=None, superseded_by=None)
+
+
+def _visible_at(fact: Fact, as_of: datetime) -> bool:
+    return (
+        fact.created_at <= as_of
+        and fact.valid_from <= as_of
+        and (fact.valid_until is None or as_of < fact.valid_until)
+        and (fact.deprecated_at is None or as_of < fact.deprecated_at)
+    )
+
+
+def _frontier_keys(size: int) -> list[tuple[int, int]]:
+    """(level, index) of the complete subtrees on the right edge of a tree of `size` leaves."""
+    keys: list[tuple[int, int]] = []
+    start = 0
+    for level in range(size.bit_length() - 1, -1, -1):
+        if size & (1 << level):
+            keys.append((level, start >> level))
+            start += 1 << level
+    return keys
+
+
+def _node_key(level: int, index: int) -> tuple[int, int]:
+    return ((index + 1) << level) - 1, level
+
+
+class SqliteStore:
+    """A CORTEX store in one SQLite file. Open with `await SqliteStore.open(...)`."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        read_threads: int,
+        checkpoint_every: int,
+        signer: Signer | None,
+    ) -> None:
+        self._path = path
+        self._checkpoint_every = checkpoint_every
+        self._signer = signer
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-sqlite-write")
+        self._reader_pool = ThreadPoolExecutor(read_threads, thread_name_prefix="cortex-sqlite-read")
+        self._readers: queue.Queue[apsw.Connection] = queue.Queue(maxsize=read_threads)
+        self._reader_count = 0
+        self._reader_lock = threading.Lock()
+        self._all_readers: list[apsw.Connection] = []
+        self._write_conn: apsw.Connection | None = None
+        self._heads: OrderedDict[str, _Head] = OrderedDict()
+        self._last_ts = 0
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        path: Path,
+        *,
+        read_threads: int = 4,
+        checkpoint_every: int = 1000,
+        signer: Signer | None = None,
+        create: bool = True,
+    ) -> SqliteStore:
+        """Open (creating if `create`) the database at `path` and apply pending migrations."""
+        if not create and not path.exists():
+            raise NotFound(f"no CORTEX database at {path}; run `cortex init` first")
+        store = cls(path, read_threads=read_threads, checkpoint_every=checkpoint_every, signer=signer)
+        try:
+            await store._run_write(store._open_writer)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    def _connect(self) -> apsw.Connection:
+        try:
+            conn = apsw.Connection(str(self._path))
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open database {self._path}: {exc}") from exc
+        conn.set_busy_timeout(10_000)
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    def _open_writer(self) -> None:
+        conn = self._connect()
+        self._write_conn = conn
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
+            if mode != "wal":
+                raise StoreError(f"{self._path}: cannot enable WAL mode (got {mode!r})")
+            conn.execute("PRAGMA synchronous = FULL")
+            self._migrate(conn)
+            row = conn.execute(
+                "SELECT max(x.ts) FROM tenants t JOIN transactions x"
+                " ON x.tenant_id = t.id AND x.seq = t.next_seq - 1"
+            ).fetchall()[0][0]
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open database {self._path}: {exc}") from exc
+        if row is not None:
+            self._last_ts = to_micros(datetime.fromisoformat(row.replace("Z", "+00:00")))
+
+    @staticmethod
+    def _migrate(conn: apsw.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+        if version > len(MIGRATIONS):
+            raise StoreError(
+                f"database schema version {version} is newer than this CORTEX supports"
+                f" ({len(MIGRATIONS)}); upgrade CORTEX"
+            )
+        for number in range(version, len(MIGRATIONS)):
+            with conn:
+                conn.execute(MIGRATIONS[number])
+                conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    async def close(self) -> None:
+        """Close every connection and thread. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer_pool, self._close_writer)
+        self._writer_pool.shutdown(wait=True)
+        self._reader_pool.shutdown(wait=True)
+        with self._reader_lock:
+            for conn in self._all_readers:
+                conn.close()
+            self._all_readers.clear()
+
+    def _close_writer(self) -> None:
+        if self._write_conn is not None:
+            self._write_conn.close()
+            self._write_conn = None
+
+    # ------------------------------------------------------------------ thread plumbing
+
+    async def _run_write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        if self._closed and fn is not self._close_writer:
+            raise StoreClosed("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._writer_pool, lambda: fn(*args, **kwargs))
+
+    async def _run_read(self, fn: Callable[[apsw.Connection], T]) -> T:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reader_pool, self._with_reader, fn)
+
+    def _with_reader(self, fn: Callable[[apsw.Connection], T]) -> T:
+        try:
+            conn = self._readers.get_nowait()
+        except queue.Empty:
+            conn = self._connect()
+            with self._reader_lock:
+                self._all_readers.append(conn)
+        try:
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+        except apsw.Error as exc:
+            raise StoreError(f"database read failed: {exc}") from exc
+        finally:
+            self._readers.put_nowait(conn)
+
+    # ------------------------------------------------------------------ writes
+
+    async def apply_writes(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
+        """Apply a group of write requests in one durable transaction (see `Store`)."""
+        return await self._run_write(self._apply_group, requests)
+
+    def _conn(self) -> apsw.Connection:
+        if self._write_conn is None:
+            raise StoreClosed("the store is closed")
+        return self._write_conn
+
+    def _apply_group(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
+        conn = self._conn()
+        heads: dict[str, _Head] = {}
+        outcomes: list[WriteOutcome] = []
+        last_ts = self._last_ts
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for request in requests:
+                before = dict(heads)
+                conn.execute("SAVEPOINT request")
+                try:
+                    outcome = self._apply_one(conn, request, heads)
+                except CortexError as exc:
+                    conn.execute("ROLLBACK TO request")
+                    conn.execute("RELEASE request")
+                    heads = before
+                    outcomes.append(exc)
+                    continue
+                conn.execute("RELEASE request")
+                outcomes.append(outcome)
+            for tenant, head in heads.items():
+                self._maybe_checkpoint(conn, tenant, head, outcomes)
+            conn.execute("COMMIT")
+        except BaseException:
+            self._last_ts = last_ts
+            if not conn.get_autocommit():
+                conn.execute("ROLLBACK")
+            self._heads.clear()
+            raise
+        for tenant, head in heads.items():
+            self._remember_head(tenant, head)
+        return outcomes
+
+    def _remember_head(self, tenant: str, head: _Head) -> None:
+        self._heads[tenant] = head
+        self._heads.move_to_end(tenant)
+        while len(self._heads) > _HEAD_CACHE_TENANTS:
+            self._heads.popitem(last=False)
+
+    def _now(self) -> int:
+        self._last_ts = max(time.time_ns() // 1000, self._last_ts + 1)
+        return self._last_ts
+
+    def _head(self, conn: apsw.Connection, tenant: str, heads: dict[str, _Head], create: bool) -> _Head:
+        head = heads.get(tenant) or self._heads.get(tenant)
+        if head is not None:
+            return head
+        row = conn.execute(
+            "SELECT id, next_seq, head_hash FROM tenants WHERE name = ?", (tenant,)
+        ).fetchall()
+        if not row:
+            if not create:
+                raise NotFound(f"tenant {tenant!r} has no ledger yet")
+            conn.execute(
+                "INSERT INTO tenants(name, created_at, next_seq, head_hash) VALUES (?, ?, 0, ?)",
+                (tenant, self._now(), ZERO_HASH),
+            )
+            return _Head(conn.last_insert_rowid(), 0, ZERO_HASH, ())
+        tenant_id, next_seq, head_hash = row[0]
+        frontier = []
+        for level, index in _frontier_keys(next_seq):
+            found = conn.execute(
+                "SELECT hash FROM merkle_nodes WHERE tenant_id = ? AND last_leaf = ? AND level = ?",
+                (tenant_id, *_node_key(level, index)),
+            ).fetchall()
+            if not found:
+                raise StoreError(f"tenant {tenant!r}: Merkle node ({level}, {index}) is missing")
+            frontier.append((level, index, found[0][0]))
+        return _Head(tenant_id, next_seq, head_hash, tuple(frontier))
+
+    def _append(
+        self,
+        conn: apsw.Connection,
+        tenant: str,
+        head: _Head,
+        *,
+        op: str,
+        subject: str | None,
+        actor: str | None,
+        ts: int,
+        payload: dict[str, Any],
+    ) -> tuple[_Head, int]:
+        """Append one transaction and its Merkle nodes; return the new head and the seq used."""
+        seq = head.next_seq
+        tx, entry = build_transaction(
+            tenant=tenant,
+            seq=seq,
+            op=op,
+            subject=subject,
+            actor=actor,
+            ts=format_ts(ts),
+            payload=payload,
+            prev_hash=head.head_hash,
+        )
+        conn.execute(
+            f"INSERT INTO transactions(tenant_id, {_TX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                head.tenant_id,
+                seq,
+                op,
+                subject,
+                actor,
+                tx.ts,
+                canonical_json(payload).decode(),
+                tx.payload_digest,
+                tx.prev_hash,
+                tx.hash,
+            ),
+        )
+        frontier = {(level, index): h for level, index, h in head.frontier}
+        nodes = completed_subtrees(
+            seq, leaf_hash(entry), lambda level, index: frontier[(level, index)]
+        )
+        conn.executemany(
+            "INSERT INTO merkle_nodes(tenant_id, last_leaf, level, hash) VALUES (?, ?, ?, ?)",
+            [(head.tenant_id, *_node_key(level, index), h) for level, index, h in nodes],
+        )
+        merged = len(nodes) - 1  # each completed parent consumed one frontier node
+        top = nodes[-1]
+        new_frontier = head.frontier[: len(head.frontier) - merged] + (top,)
+        return _Head(head.tenant_id, seq + 1, tx.hash, new_frontier), seq
+
+    def _apply_one(
+        self, conn: apsw.Connection, request: WriteRequest, heads: dict[str, _Head]
+    ) -> WriteOutcome:
+        if isinstance(request, StoreFacts):
+            head = self._head(conn, request.tenant, heads, create=True)
+            facts = []
+            for draft in request.drafts:
+                fact, head = self._insert_fact(conn, request.tenant, head, draft, None, request.actor)
+                facts.append(fact)
+            self._save_head(conn, request.tenant, head, heads)
+            return facts
+        if isinstance(request, Deprecate):
+            head = self._head(conn, request.tenant, heads, create=False)
+            old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
+            ts = self._now()
+            head, _ = self._append(
+                conn,
+                request.tenant,
+                head,
+                op="deprecate",
+                subject=old.id,
+                actor=request.actor,
+                ts=ts,
+                payload={"reason": request.reason},
+            )
+            conn.execute(
+                "UPDATE facts SET deprecated_at = ?, deprecation_reason = ? WHERE id = ?",
+                (ts, request.reason, old.id),
+            )
+            self._save_head(conn, request.tenant, head, heads)
+            return replace(old, deprecated_at=from_micros(ts), deprecation_reason=request.reason)
+        if isinstance(request, Supersede):
+            head = self._head(conn, request.tenant, heads, create=False)
+            old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
+            fact, head = self._insert_fact(
+                conn, request.tenant, head, request.draft, old.id, request.actor, request.reason
+            )
+            conn.execute(
+                "UPDATE facts SET deprecated_at = ?, deprecation_reason = ?, superseded_by = ?"
+                " WHERE id = ?",
+                (
+                    to_micros(fact.created_at),
+                    request.reason or f"superseded by {fact.id}",
+                    fact.id,
+                    old.id,
+                ),
+            )
+            self._save_head(conn, request.tenant, head, heads)
+            return fact
+        if isinstance(request, MakeCheckpoint):
+            head = self._head(conn, request.tenant, heads, create=False)
+            return self._checkpoint(conn, request.tenant, head)
+        raise ValidationError(f"unknown write request {type(request).__name__}")
+
+    def _save_head(self, conn: apsw.Connection, tenant: str, head: _Head, heads: dict[str, _Head]) -> None:
+        conn.execute(
+            "UPDATE tenants SET next_seq = ?, head_hash = ? WHERE id = ?",
+            (head.next_seq, head.head_hash, head.tenant_id),
+        )
+        heads[tenant] = head
+
+    def _insert_fact(
+        self,
+        conn: apsw.Connection,
+        tenant: str,
+        head: _Head,
+        draft: FactDraft,
+        supersedes: str | None,
+        actor: str | None,
+        reason: str | None = None,
+    ) -> tuple[Fact, _Head]:
+        ts = self._now()
+        created = from_micros(ts)
+        fact = Fact(
+            id=_fact_id(ts),
+            tenant=tenant,
+            project=draft.project,
+            content=draft.content,
+            fact_type=draft.fact_type,
+            tags=draft.tags,
+            source=draft.source,
+            confidence=draft.confidence,
+            valid_from=draft.valid_from or created,
+            valid_until=draft.valid_until,
+            supersedes=supersedes,
+            created_at=created,
+            meta=dict(draft.meta),
+            seq=head.next_seq,
+        )
+        payload: dict[str, Any] = {"fact_digest": fact.digest().hex()}
+        if supersedes is not None:
+            payload["supersedes"] = supersedes
+            if reason is not None:
+                payload["reason"] = reason
+        head, seq = self._append(
+            conn,
+            tenant,
+            head,
+            op="store" if supersedes is None else "supersede",
+            subject=fact.id,
+            actor=actor or draft.source,
+            ts=ts,
+            payload=payload,
+        )
+        conn.execute(
+            "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags, source,"
+            " confidence, valid_from, valid_until, supersedes, created_at, meta, seq)"
+            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                fact.id,
+                head.tenant_id,
+                fact.project,
+                fact.content,
+                fact.fact_type,
+                json.dumps(list(fact.tags), ensure_ascii=False),
+                fact.source,
+                fact.confidence,
+                to_micros(fact.valid_from),
+                None if fact.valid_until is None else to_micros(fact.valid_until),
+                supersedes,
+                ts,
+                canonical_json(dict(fact.meta)).decode(),
+                seq,
+            ),
+        )
+        if fact.tags:
+            conn.executemany(
+                "INSERT INTO fact_tags(tenant_id, tag, fact_id) VALUES (?, ?, ?)",
+                [(head.tenant_id, tag, fact.id) for tag in fact.tags],
+            )
+        return fact, head
+
+    def _active_fact(self, conn: apsw.Connection, tenant_id: int, tenant: str, fact_id: str) -> Fact:
+        rows = conn.execute(
+            f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+            " WHERE f.tenant_id = ? AND f.id = ?",
+            (tenant_id, fact_id),
+        ).fetchall()
+        if not rows:
+            raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
+        fact = _fact_from_row(rows[0])
+        if fact.status != "active":
+            raise Conflict(f"fact {fact_id} is already {fact.status}; only active facts can change")
+        return fact
+
+    def _checkpoint(self, conn: apsw.Connection, tenant: str, head: _Head) -> Checkpoint:
+        if self._signer is None:
+            raise StoreError("this store was opened without a signing key; cannot sign checkpoints")
+        existing = conn.execute(
+            "SELECT tree_size, root, ts, signature, key_id FROM checkpoints"
+            " WHERE tenant_id = ? AND tree_size = ?",
+            (head.tenant_id, head.next_seq),
+        ).fetchall()
+        if existing:
+            size, root, ts, signature, kid = existing[0]
+            return Checkpoint(tenant, size, root, ts, signature, kid)
+        root = _root_of_frontier(head.frontier)
+        checkpoint = self._signer(tenant, head.next_seq, root, format_ts(self._now()))
+        conn.execute(
+            "INSERT INTO checkpoints(tenant_id, tree_size, root, ts, signature, key_id)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                head.tenant_id,
+                checkpoint.tree_size,
+                checkpoint.root,
+                checkpoint.ts,
+                checkpoint.signature,
+                checkpoint.key_id,
+            ),
+        )
+        return checkpoint
+
+    def _maybe_checkpoint(
+        self, conn: apsw.Connection, tenant: str, head: _Head, outcomes: list[WriteOutcome]
+    ) -> None:
+        """Sign a checkpoint when this group carried the tenant across a multiple of N."""
+        if self._signer is None or head.next_seq == 0:
+            return
+        last = conn.execute(
+            "SELECT max(tree_size) FROM checkpoints WHERE tenant_id = ?", (head.tenant_id,)
+        ).fetchall()[0][0]
+        every = self._checkpoint_every
+        if (last or 0) // every < head.next_seq // every:
+            self._checkpoint(conn, tenant, head)
+
+    # ------------------------------------------------------------------ reads
+
+    @staticmethod
+    def _tenant_id(conn: apsw.Connection, tenant: str) -> tuple[int, int] | None:
+        rows = conn.execute("SELECT id, next_seq FROM tenants WHERE name = ?", (tenant,)).fetchall()
+        return None if not rows else (rows[0][0], rows[0][1])
+
+    async def get_fact(self, tenant: str, fact_id: str, as_of: datetime | None = None) -> Fact:
+        """Return one fact of `tenant`; with `as_of`, only if it was valid at that instant."""
+
+        def read(conn: apsw.Connection) -> Fact:
+            rows = conn.execute(
+                f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                " WHERE t.name = ? AND f.id = ?",
+                (tenant, fact_id),
+            ).fetchall()
+            if not rows:
+                raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
+            fact = _fact_from_row(rows[0])
+            if as_of is not None and not _visible_at(fact, as_of):
+                raise NotFound(f"fact {fact_id} was not valid at {as_of.isoformat()}")
+            return _as_of_view(fact, as_of)
+
+        return await self._run_read(read)
+
+    async def list_facts(
+        self, tenant: str, filters: ListFilter, limit: int, cursor: str | None
+    ) -> Page:
+        """Return one page of `tenant`'s facts in creation order, filtered."""
+
+        def read(conn: apsw.Connection) -> Page:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return Page((), None)
+            sql = [f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"]
+            sql.append("WHERE f.tenant_id = ?")
+            params: list[Any] = [ident[0]]
+            if cursor is not None:
+                sql.append("AND f.id > ?")
+                params.append(cursor)
+            for column in ("project", "fact_type", "source"):
+                value = getattr(filters, column)
+                if value is not None:
+                    sql.append(f"AND f.{column} = ?")
+                    params.append(value)
+            for tag in filters.tags:
+                sql.append(
+                    "AND f.id IN (SELECT fact_id FROM fact_tags WHERE tenant_id = ? AND tag = ?)"
+                )
+                params += [ident[0], tag]
+            if filters.as_of is not None:
+                t = to_micros(filters.as_of)
+                sql.append(
+                    "AND f.created_at <= ? AND f.valid_from <= ?"
+                    " AND (f.valid_until IS NULL OR ? < f.valid_until)"
+                    " AND (f.deprecated_at IS NULL OR ? < f.deprecated_at)"
+                )
+                params += [t, t, t, t]
+            elif not filters.include_inactive:
+                sql.append("AND f.deprecated_at IS NULL")
+            sql.append("ORDER BY f.id LIMIT ?")
+            params.append(limit + 1)
+            rows = conn.execute(" ".join(sql), params).fetchall()
+            facts = [_as_of_view(_fact_from_row(r), filters.as_of) for r in rows[:limit]]
+            next_cursor = facts[-1].id if len(rows) > limit and facts else None
+            return Page(tuple(facts), next_cursor)
+
+        return await self._run_read(read)
+
+    async def history(self, tenant: str, fact_id: str) -> list[FactVersion]:
+        """Every version of the fact's supersession chain, oldest first, with their transactions."""
+
+        def read(conn: apsw.Connection) -> list[FactVersion]:
+            def load(fid: str) -> Fact | None:
+                rows = conn.execute(
+                    f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                    " WHERE t.name = ? AND f.id = ?",
+                    (tenant, fid),
+                ).fetchall()
+                return _fact_from_row(rows[0]) if rows else None
+
+            start = load(fact_id)
+            if start is None:
+                raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
+            chain = [start]
+            while chain[0].supersedes is not None and len(chain) < _MAX_CHAIN:
+                older = load(chain[0].supersedes)
+                if older is None:
+                    break
+                chain.insert(0, older)
+            while chain[-1].superseded_by is not None and len(chain) < _MAX_CHAIN:
+                newer = load(chain[-1].superseded_by)
+                if newer is None:
+                    break
+                chain.append(newer)
+            versions = []
+            for fact in chain:
+                rows = conn.execute(
+                    f"SELECT {_TX_COLUMNS} FROM transactions x JOIN tenants t ON t.id = x.tenant_id"
+                    " WHERE t.name = ? AND x.subject = ? ORDER BY x.seq",
+                    (tenant, fact.id),
+                ).fetchall()
+                versions.append(FactVersion(fact, tuple(_tx_from_row(tenant, r) for r in rows)))
+            return versions
+
+        return await self._run_read(read)
+
+    async def transaction(self, tenant: str, seq: int) -> Transaction:
+        """Return the transaction at `seq` of `tenant`'s ledger."""
+
+        def read(conn: apsw.Connection) -> Transaction:
+            rows = conn.execute(
+                f"SELECT {_TX_COLUMNS} FROM transactions x JOIN tenants t ON t.id = x.tenant_id"
+                " WHERE t.name = ? AND x.seq = ?",
+                (tenant, seq),
+            ).fetchall()
+            if not rows:
+                raise NotFound(f"tenant {tenant!r} has no transaction {seq}")
+            return _tx_from_row(tenant, rows[0])
+
+        return await self._run_read(read)
+
+    async def tree_size(self, tenant: str) -> int:
+        """The number of entries in `tenant`'s ledger (0 for an unknown tenant)."""
+
+        def read(conn: apsw.Connection) -> int:
+            ident = self._tenant_id(conn, tenant)
+            return 0 if ident is None else ident[1]
+
+        return await self._run_read(read)
+
+    @staticmethod
+    def _fetch_nodes(
+        conn: apsw.Connection, tenant_id: int, keys: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """Read the stored subtree hashes for `keys` ((level, index) pairs) in one query."""
+        if not keys:
+            return {}
+        wanted = [_node_key(level, index) for level, index in keys]
+        values = ",".join("(?, ?)" for _ in wanted)
+        params: list[int] = [tenant_id]
+        for last_leaf, level in wanted:
+            params += [last_leaf, level]
+        rows = conn.execute(
+            "SELECT last_leaf, level, hash FROM merkle_nodes WHERE tenant_id = ?"
+            f" AND (last_leaf, level) IN (VALUES {values})",
+            params,
+        ).fetchall()
+        found = {}
+        for last_leaf, level, h in rows:
+            found[(level, ((last_leaf + 1) >> level) - 1)] = h
+        if len(found) != len(keys):
+            raise StoreError("the ledger's Merkle nodes are incomplete; run `cortex verify`")
+        return found
+
+    def _sizes(self, conn: apsw.Connection, tenant: str) -> tuple[int, int]:
+        ident = self._tenant_id(conn, tenant)
+        if ident is None:
+            raise NotFound(f"tenant {tenant!r} has no ledger yet")
+        return ident
+
+    async def inclusion_proof(self, tenant: str, seq: int, tree_size: int | None) -> InclusionProof:
+        """RFC 9162 inclusion proof of entry `seq`, from O(log n) stored subtree hashes."""
+
+        def read(conn: apsw.Connection) -> InclusionProof:
+            tenant_id, current = self._sizes(conn, tenant)
+            size = current if tree_size is None else tree_size
+            if not 0 < size <= current:
+                raise ValidationError(f"tree_size must be between 1 and {current}, got {size}")
+            if not 0 <= seq < size:
+                raise NotFound(f"tenant {tenant!r} has no entry {seq} in a tree of size {size}")
+            keys = subtree_keys_for_inclusion(seq, size) | subtree_keys_for_root(size) | {(0, seq)}
+            nodes = self._fetch_nodes(conn, tenant_id, keys)
+            get = lambda level, index: nodes[(level, index)]  # noqa: E731
+            rows = conn.execute(
+                f"SELECT {_TX_COLUMNS} FROM transactions WHERE tenant_id = ? AND seq = ?",
+                (tenant_id, seq),
+            ).fetchall()
+            if not rows:
+                raise StoreError(f"entry {seq} is missing from the ledger; run `cortex verify`")
+            tx = _tx_from_row(tenant, rows[0])
+            return InclusionProof(
+                tenant=tenant,
+                seq=seq,
+                tree_size=size,
+                entry=transaction_entry(tx),
+                leaf_hash=nodes[(0, seq)],
+                path=tuple(inclusion_proof_from_subtrees(seq, size, get)),
+                root=root_from_subtrees(size, get),
+            )
+
+        return await self._run_read(read)
+
+    async def consistency_proof(
+        self, tenant: str, old_size: int, new_size: int | None
+    ) -> ConsistencyProof:
+        """RFC 9162 consistency proof between two sizes, from O(log n) stored subtree hashes."""
+
+        def read(conn: apsw.Connection) -> ConsistencyProof:
+            tenant_id, current = self._sizes(conn, tenant)
+            new = current if new_size is None else new_size
+            if not 0 <= new <= current:
+                raise ValidationError(f"new_size must be between 0 and {current}, got {new}")
+            if not 0 <= old_size <= new:
+                raise ValidationError(f"old_size must be between 0 and {new}, got {old_size}")
+            keys = (
+                subtree_keys_for_consistency(old_size, new)
+                | subtree_keys_for_root(old_size)
+                | subtree_keys_for_root(new)
+            )
+            nodes = self._fetch_nodes(conn, tenant_id, keys)
+            get = lambda level, index: nodes[(level, index)]  # noqa: E731
+            return ConsistencyProof(
+                tenant=tenant,
+                old_size=old_size,
+                new_size=new,
+                old_root=root_from_subtrees(old_size, get),
+                new_root=root_from_subtrees(new, get),
+                path=tuple(consistency_proof_from_subtrees(old_size, new, get)),
+            )
+
+        return await self._run_read(read)
+
+    async def checkpoints(self, tenant: str) -> list[Checkpoint]:
+        """Every stored checkpoint of `tenant`, by tree size."""
+
+        def read(conn: apsw.Connection) -> list[Checkpoint]:
+            return self._checkpoints(conn, tenant)
+
+        return await self._run_read(read)
+
+    @staticmethod
+    def _checkpoints(conn: apsw.Connection, tenant: str) -> list[Checkpoint]:
+        rows = conn.execute(
+            "SELECT c.tree_size, c.root, c.ts, c.signature, c.key_id FROM checkpoints c"
+            " JOIN tenants t ON t.id = c.tenant_id WHERE t.name = ? ORDER BY c.tree_size",
+            (tenant,),
+        ).fetchall()
+        return [Checkpoint(tenant, *row) for row in rows]
+
+    async def tenants(self) -> list[str]:
+        """Names of every tenant with a ledger."""
+        return await self._run_read(
+            lambda conn: [r[0] for r in conn.execute("SELECT name FROM tenants ORDER BY name")]
+        )
+
+    async def stats(self, tenant: str) -> Stats:
+        """Counts of facts, transactions and checkpoints for `tenant`."""
+
+        def read(conn: apsw.Connection) -> Stats:
+            ident = self._tenant_id(conn, tenant)
+            tid = -1 if ident is None else ident[0]
+            facts, deprecated, superseded = conn.execute(
+                "SELECT count(*), count(deprecated_at) - count(superseded_by), count(superseded_by)"
+                " FROM facts WHERE tenant_id = ?",
+                (tid,),
+            ).fetchall()[0]
+            cps = conn.execute(
+                "SELECT count(*), max(tree_size) FROM checkpoints WHERE tenant_id = ?", (tid,)
+            ).fetchall()[0]
+            size = sum(
+                os.path.getsize(p)
+                for p in (self._path, Path(f"{self._path}-wal"))
+                if os.path.exists(p)
+            )
+            return Stats(
+                tenant=tenant,
+                facts=facts,
+                active=facts - deprecated - superseded,
+                deprecated=deprecated,
+                superseded=superseded,
+                transactions=0 if ident is None else ident[1],
+                checkpoints=cps[0],
+                latest_checkpoint_size=cps[1],
+                database_bytes=size,
+            )
+
+        return await self._run_read(read)
+
+    # ------------------------------------------------------------------ verification
+
+    async def verify(
+        self,
+        public_keys: Sequence[Ed25519PublicKey],
+        tenant: str | None = None,
+        *,
+        check_stored_nodes: bool = True,
+        max_problems: int = 10_000,
+    ) -> VerifyReport:
+        """Recompute chains, trees, fact digests and checkpoints; report every problem found."""
+
+        def read(conn: apsw.Connection) -> VerifyReport:
+            names = [tenant] if tenant is not None else [
+                r[0] for r in conn.execute("SELECT name FROM tenants ORDER BY name")
+            ]
+            problems: list[Problem] = []
+            entries = facts = checkpoints = 0
+            truncated = False
+            for name in names:
+                ident = self._tenant_id(conn, name)
+                if ident is None:
+                    raise NotFound(f"tenant {name!r} has no ledger")
+                verifier = self._verify_tenant(
+                    conn, name, ident[0], public_keys, check_stored_nodes,
+                    max_problems - len(problems),
+                )
+                problems += verifier.problems
+                entries += verifier.entries
+                facts += verifier.facts
+                checkpoints += len(verifier.checkpoints)
+                truncated = truncated or verifier.truncated
+            return VerifyReport(tuple(problems), len(names), entries, facts, checkpoints, truncated)
+
+        return await self._run_read(read)
+
+    def _verify_tenant(
+        self,
+        conn: apsw.Connection,
+        tenant: str,
+        tenant_id: int,
+        public_keys: Sequence[Ed25519PublicKey],
+        check_stored_nodes: bool,
+        max_problems: int,
+    ) -> TenantVerifier:
+        next_seq, head_hash = conn.execute(
+            "SELECT next_seq, head_hash FROM tenants WHERE id = ?", (tenant_id,)
+        ).fetchall()[0]
+        stored: Iterator[tuple[int, int, bytes]] | None = None
+        if check_stored_nodes:
+            stored = iter(
+                conn.execute(
+                    "SELECT last_leaf, level, hash FROM merkle_nodes WHERE tenant_id = ?"
+                    " ORDER BY last_leaf, level",
+                    (tenant_id,),
+                )
+            )
+        verifier = TenantVerifier(
+            tenant=tenant,
+            checkpoints=self._checkpoints(conn, tenant),
+            public_keys=public_keys,
+            stored_nodes=stored,
+            max_problems=max(1, max_problems),
+        )
+        cursor = conn.execute(
+            "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
+            " x.prev_hash, x.hash, f.id, f.project, f.content, f.fact_type, f.tags, f.source,"
+            " f.confidence, f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta,"
+            " f.seq, f.deprecated_at, f.deprecation_reason, f.superseded_by"
+            " FROM transactions x LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.seq = x.seq"
+            " WHERE x.tenant_id = ? ORDER BY x.seq",
+            (tenant_id,),
+        )
+        for row in cursor:
+            fact = None
+            if row[9] is not None:
+                fact = _fact_from_row((row[9], tenant, *row[10:]))
+            verifier.feed(LedgerRow(*row[:9], fact=fact))
+        verifier.finish(next_seq, head_hash)
+        for problem in self._state_problems(conn, tenant, tenant_id):
+            if len(verifier.problems) >= verifier.max_problems:
+                verifier.truncated = True
+                break
+            verifier.problems.append(problem)
+        return verifier
+
+    @staticmethod
+    def _state_problems(conn: apsw.Connection, tenant: str, tenant_id: int) -> Iterator[Problem]:
+        """Facts whose deprecation/supersession state disagrees with the ledger, and orphans."""
+        for fid, seq in conn.execute(
+            "SELECT f.id, f.seq FROM facts f LEFT JOIN transactions x"
+            " ON x.tenant_id = f.tenant_id AND x.seq = f.seq"
+            " WHERE f.tenant_id = ? AND (x.seq IS NULL OR x.subject IS NOT f.id)",
+            (tenant_id,),
+        ):
+            yield Problem(tenant, seq, "fact_unlogged", f"fact {fid} has no matching store entry")
+        # Every deprecate/supersede entry must be reflected in the fact it changed ...
+        for seq, op, subject, ts, payload, fid, dep_at, reason, sup_by in conn.execute(
+            "SELECT x.seq, x.op, x.subject, x.ts, x.payload, f.id, f.deprecated_at,"
+            " f.deprecation_reason, f.superseded_by FROM transactions x"
+            " LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.id = CASE x.op"
+            "   WHEN 'deprecate' THEN x.subject ELSE json_extract(x.payload, '$.supersedes') END"
+            " WHERE x.tenant_id = ? AND x.op IN ('deprecate', 'supersede')",
+            (tenant_id,),
+        ):
+            body = json.loads(payload)
+            target = subject if op == "deprecate" else body.get("supersedes")
+            if fid is None:
+                yield Problem(tenant, seq, "fact_missing", f"fact {target} is missing")
+                continue
+            expected_by = subject if op == "supersede" else None
+            ok = dep_at is not None and format_ts(dep_at) == ts and sup_by == expected_by
+            if op == "deprecate":
+                ok = ok and reason == body.get("reason")
+            if not ok:
+                yield Problem(tenant, seq, "state_changed", f"fact {target} no longer shows this {op}")
+        # ... and every fact marked deprecated or superseded must have such an entry.
+        for fid, seq in conn.execute(
+            "SELECT f.id, f.seq FROM facts f WHERE f.tenant_id = ? AND f.deprecated_at IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.tenant_id = f.tenant_id AND ("
+            "   (x.op = 'deprecate' AND x.subject = f.id) OR"
+            "   (x.op = 'supersede' AND x.subject = f.superseded_by)))",
+            (tenant_id,),
+        ):
+            yield Problem(tenant, seq, "state_changed", f"fact {fid} is marked inactive without an entry")
+
+    # ------------------------------------------------------------------ export / import
+
+    async def export(self, tenant: str, path: Path, public_key_pem: bytes) -> int:
+        """Write `tenant`'s bundle (entries, facts, checkpoints, public key) atomically to `path`."""
+
+        def read(conn: apsw.Connection) -> int:
+            tenant_id, size = self._sizes(conn, tenant)
+            head_hash = conn.execute(
+                "SELECT head_hash FROM tenants WHERE id = ?", (tenant_id,)
+            ).fetchall()[0][0]
+            txs = (
+                _tx_from_row(tenant, r)
+                for r in conn.execute(
+                    f"SELECT {_TX_COLUMNS} FROM transactions WHERE tenant_id = ? ORDER BY seq",
+                    (tenant_id,),
+                )
+            )
+            facts = (
+                _fact_from_row(r)
+                for r in conn.execute(
+                    f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                    " WHERE f.tenant_id = ? ORDER BY f.seq",
+                    (tenant_id,),
+                )
+            )
+            bundle.write_bundle(
+                path,
+                tenant=tenant,
+                tree_size=size,
+                head_hash=head_hash,
+                public_key_pem=public_key_pem,
+                transactions=txs,
+                facts=facts,
+                checkpoints=self._checkpoints(conn, tenant),
+            )
+            return size
+
+        return await self._run_read(read)
+
+    async def import_bundle(self, path: Path) -> bundle.BundleHeader:
+        """Load a bundle's rows verbatim into this (empty) store, for `verify-export`."""
+        return await self._run_write(self._import_bundle, path)
+
+    def _import_bundle(self, path: Path) -> bundle.BundleHeader:
+        conn = self._conn()
+        with conn:
+            header, reader = bundle.read_bundle(path)
+            conn.execute(
+                "INSERT INTO tenants(name, created_at, next_seq, head_hash) VALUES (?, 0, ?, ?)",
+                (header.tenant, header.tree_size, header.head_hash),
+            )
+            tenant_id = conn.last_insert_rowid()
+            for record in reader:
+                if isinstance(record, Transaction):
+                    conn.execute(
+                        f"INSERT INTO transactions(tenant_id, {_TX_COLUMNS})"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            tenant_id,
+                            record.seq,
+                            record.op,
+                            record.subject,
+                            record.actor,
+                            record.ts,
+                            canonical_json(dict(record.payload)).decode(),
+                            record.payload_digest,
+                            record.prev_hash,
+                            record.hash,
+                        ),
+                    )
+                elif isinstance(record, Fact):
+                    conn.execute(
+                        "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags,"
+                        " source, confidence, valid_from, valid_until, supersedes, created_at,"
+                        " meta, seq, deprecated_at, deprecation_reason, superseded_by)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            record.id,
+                            tenant_id,
+                            record.project,
+                            record.content,
+                            record.fact_type,
+                            json.dumps(list(record.tags), ensure_ascii=False),
+                            record.source,
+                            record.confidence,
+                            to_micros(record.valid_from),
+                            None if record.valid_until is None else to_micros(record.valid_until),
+                            record.supersedes,
+                            to_micros(record.created_at),
+                            canonical_json(dict(record.meta)).decode(),
+                            record.seq,
+                            None if record.deprecated_at is None else to_micros(record.deprecated_at),
+                            record.deprecation_reason,
+                            record.superseded_by,
+                        ),
+                    )
+                else:
+                    conn.execute(
+                        "INSERT INTO checkpoints(tenant_id, tree_size, root, ts, signature, key_id)"
+                        " VALUES (?, ?, ?, ?, ?, ?)",
+                        (
+                            tenant_id,
+                            record.tree_size,
+                            record.root,
+                            record.ts,
+                            record.signature,
+                            record.key_id,
+                        ),
+                    )
+        return header
+
+
+def _fact_id(micros: int) -> str:
+    """A ULID whose order follows the store's strictly increasing microsecond clock.
+
+    48 bits of milliseconds, then the remaining microseconds (10 bits), then 70 random bits.
+    """
+    millis, rest = divmod(micros, 1000)
+    value = (millis << 80) | (rest << 70) | secrets.randbits(70)
+    return str(ULID.from_bytes(value.to_bytes(16, "big")))
+
+
+def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]]) -> bytes:
+    """The root of a tree from the complete subtrees on its right edge (RFC 9162 split rule)."""
+    if not frontier:
+        return root_from_subtrees(0, lambda level, index: b"")
+    root = frontier[-1][2]
+    for _, _, h in reversed(frontier[:-1]):
+        root = node_hash(h, root)
+    return root
