@@ -1,9 +1,9 @@
 """CORTEX: a local-first, tamper-evident memory engine for AI agents.
 
-    import cortex
-    with cortex.connect("~/.cortex") as memory:
-        fact = memory.store("The staging database moved to db-2", project="infra")
-        proof = memory.inclusion_proof(fact.id)
+import cortex
+with cortex.connect("~/.cortex") as memory:
+    fact = memory.store("The staging database moved to db-2", project="infra")
+    proof = memory.inclusion_proof(fact.id)
 """
 
 from cortex.config import Settings

@@ -45,7 +45,9 @@ class Settings:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
         if not isinstance(self.write_timeout, int | float) or self.write_timeout <= 0:
-            raise ConfigError(f"setting write_timeout must be > 0 seconds, got {self.write_timeout!r}")
+            raise ConfigError(
+                f"setting write_timeout must be > 0 seconds, got {self.write_timeout!r}"
+            )
 
     @property
     def database_path(self) -> Path:

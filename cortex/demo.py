@@ -80,7 +80,9 @@ def run(home: str, console: Console) -> bool:
             f" -> {'[green]OK' if report.ok else f'[red]{len(report.problems)} problem(s)'}"
         )
         for problem in report.problems[:20]:
-            console.print(f"  [red]{problem.tenant} seq {problem.seq}: {problem.kind}: {problem.detail}")
+            console.print(
+                f"  [red]{problem.tenant} seq {problem.seq}: {problem.kind}: {problem.detail}"
+            )
     console.print(
         Panel(
             f"Data directory: {home}\nTry: cortex list --home {home} --project demo\n"
@@ -93,8 +95,12 @@ def run(home: str, console: Console) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m cortex.demo`."""
-    parser = argparse.ArgumentParser(prog="python -m cortex.demo", description=__doc__.split("\n")[0])
-    parser.add_argument("--home", default=None, help="data directory (default: CORTEX_HOME or ~/.cortex)")
+    parser = argparse.ArgumentParser(
+        prog="python -m cortex.demo", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--home", default=None, help="data directory (default: CORTEX_HOME or ~/.cortex)"
+    )
     args = parser.parse_args(argv)
     console = Console()
     home = str(Settings.load(args.home).home)

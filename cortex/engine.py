@@ -9,6 +9,7 @@ private event loop thread that the handle owns.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import tempfile
 import threading
@@ -26,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cortex.canonical import parse_ts
 from cortex.config import Settings
 from cortex.crypto.keys import create_signing_key, load_public_key, load_signing_key
-from cortex.errors import ConfigError, CortexError, StoreClosed, ValidationError
+from cortex.errors import ConfigError, StoreClosed, ValidationError
 from cortex.ledger.checkpoint import sign_checkpoint
 from cortex.model import (
     Checkpoint,
@@ -68,8 +69,17 @@ T = TypeVar("T")
 MAX_REASON = 2000
 MAX_PAGE = 1000
 _DRAFT_FIELDS = frozenset(
-    {"content", "project", "fact_type", "tags", "source", "confidence", "valid_from",
-     "valid_until", "meta"}
+    {
+        "content",
+        "project",
+        "fact_type",
+        "tags",
+        "source",
+        "confidence",
+        "valid_from",
+        "valid_until",
+        "meta",
+    }
 )
 
 
@@ -154,7 +164,11 @@ class Cortex:
     """The async CORTEX engine. Create with `await Cortex.open(settings)`; close with `aclose()`."""
 
     def __init__(
-        self, settings: Settings, store: SqliteStore, writer: GroupCommitWriter, key: Ed25519PrivateKey
+        self,
+        settings: Settings,
+        store: SqliteStore,
+        writer: GroupCommitWriter,
+        key: Ed25519PrivateKey,
     ) -> None:
         self.settings = settings
         self._store = store
@@ -164,7 +178,9 @@ class Cortex:
         self._closed = False
 
     @classmethod
-    async def open(cls, settings: Settings | str | os.PathLike[str] | None = None, **options: Any) -> Cortex:
+    async def open(
+        cls, settings: Settings | str | os.PathLike[str] | None = None, **options: Any
+    ) -> Cortex:
         """Open the engine on an initialised data directory (see `cortex init`)."""
         if not isinstance(settings, Settings):
             settings = Settings.load(settings, **options)
@@ -208,7 +224,10 @@ class Cortex:
         return self
 
     async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         await self.aclose()
 
@@ -354,7 +373,9 @@ class Cortex:
         assert isinstance(fact, Fact)
         return fact
 
-    async def history(self, fact_id: str, *, tenant: str | None = None) -> list[FactVersion]:
+    async def history(
+        self, fact_id: str, *, tenant: str | None = None
+    ) -> builtins.list[FactVersion]:
         """Every version of a fact (its supersession chain), with the transactions of each."""
         return await self._store.history(self._tenant(tenant), fact_id)
 
@@ -393,7 +414,7 @@ class Cortex:
         assert isinstance(checkpoint, Checkpoint)
         return checkpoint
 
-    async def checkpoints(self, *, tenant: str | None = None) -> list[Checkpoint]:
+    async def checkpoints(self, *, tenant: str | None = None) -> builtins.list[Checkpoint]:
         """Every stored checkpoint of the tenant, by tree size."""
         return await self._store.checkpoints(self._tenant(tenant))
 
@@ -405,12 +426,12 @@ class Cortex:
         """Counts of facts by status, transactions and checkpoints."""
         return await self._store.stats(self._tenant(tenant))
 
-    async def tenants(self) -> list[str]:
+    async def tenants(self) -> builtins.list[str]:
         """Names of every tenant that has a ledger."""
         return await self._store.tenants()
 
 
-async def open(path: Settings | str | os.PathLike[str] | None = None, **options: Any) -> Cortex:  # noqa: A001
+async def open(path: Settings | str | os.PathLike[str] | None = None, **options: Any) -> Cortex:
     """Open the async engine on a data directory (`cortex.open(path)`)."""
     return await Cortex.open(path, **options)
 
@@ -427,7 +448,10 @@ async def verify_export(
         store = await SqliteStore.open(Path(tmp) / "bundle.db", read_threads=1)
         try:
             header = await store.import_bundle(Path(path))
-            if public_key_pem is not None and public_key_pem.strip() != header.public_key_pem.strip():
+            if (
+                public_key_pem is not None
+                and public_key_pem.strip() != header.public_key_pem.strip()
+            ):
                 raise ValidationError(
                     "the bundle's public key is not the pinned key: it was not signed by that key"
                 )
@@ -469,7 +493,7 @@ class _Portal:
 def _blocking(
     method: Callable[Concatenate[Cortex, P], Coroutine[Any, Any, T]],
 ) -> Callable[Concatenate[CortexSync, P], T]:
-    def call(self: CortexSync, *args: P.args, **kwargs: P.kwargs) -> T:
+    def call(self: CortexSync, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._call(method(self.engine, *args, **kwargs))
 
     call.__name__ = method.__name__
@@ -514,7 +538,10 @@ class CortexSync:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.close()
 
@@ -546,5 +573,3 @@ def connect(path: Settings | str | os.PathLike[str] | None = None, **options: An
     if isinstance(path, Settings) and options:
         settings = settings.with_overrides(**options)
     return CortexSync(settings)
-
-

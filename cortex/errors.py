@@ -45,7 +45,7 @@ class IntegrityError(CortexError):
 
 
 class StoreError(CortexError):
-    """The storage backend failed (disk, corruption, lock) in a way the caller cannot fix by input."""
+    """The storage backend failed (disk, corruption, lock); no change of input fixes it."""
 
 
 class StoreClosed(StoreError):

@@ -166,7 +166,7 @@ class Fact:
         return "active"
 
     def digest(self) -> bytes:
-        """SHA-256 of the canonical record of the fact's immutable fields (what the ledger covers)."""
+        """SHA-256 of the canonical record of the fact's immutable fields (what the ledger logs)."""
         return sha256(canonical_record(fact_record(self)))
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Key files: created once by `cortex init` with mode 0600, never defaulted, never generated on use."""
+"""Key files: created once by `cortex init` (mode 0600); never defaulted, never made on use."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ __all__ = ["create_signing_key", "load_public_key", "load_signing_key", "write_p
 
 
 def write_private_file(path: Path, data: bytes) -> None:
-    """Atomically create `path` with mode 0600 holding `data`; refuse to overwrite an existing file."""
+    """Atomically create `path` (mode 0600) holding `data`; never overwrite an existing file."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -83,7 +83,7 @@ def _line(out: IO[str], record: dict[str, Any]) -> None:
 
 
 def read_bundle(path: Path) -> tuple[BundleHeader, Iterator[Record]]:
-    """Open a bundle: return its header and an iterator over its records (ValidationError on junk)."""
+    """Open a bundle: its header and an iterator over its records (ValidationError on junk)."""
     try:
         handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the iterator
     except OSError as exc:
@@ -153,7 +153,9 @@ def _record(data: dict[str, Any], tenant: str) -> Record:
             created_at=parse_ts(data["created_at"]),
             meta=dict(data["meta"]),
             seq=int(data["seq"]),
-            deprecated_at=None if data["deprecated_at"] is None else parse_ts(data["deprecated_at"]),
+            deprecated_at=None
+            if data["deprecated_at"] is None
+            else parse_ts(data["deprecated_at"]),
             deprecation_reason=data["deprecation_reason"],
             superseded_by=data["superseded_by"],
         )

@@ -32,7 +32,7 @@ def checkpoint_text(tenant: str, tree_size: int, root: bytes, ts: str) -> bytes:
 
 
 def key_id(public_key: Ed25519PublicKey) -> str:
-    """Return a short stable id of a public key: the first 16 hex digits of SHA-256 of its raw bytes."""
+    """Return a public key's short stable id: 16 hex digits of SHA-256 of its raw bytes."""
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()[:16]
 

@@ -106,6 +106,7 @@ class TenantVerifier:
             prev_hash=row.prev_hash.hex(),
         )
         bad = False
+        origin = row.seq  # the seq this row's content was logged at
         if chain_hash(row.prev_hash, entry) != row.hash:
             bad = True
             self._suspects[row.prev_hash] = (row.seq, row)
@@ -113,6 +114,7 @@ class TenantVerifier:
                 self._suspects.popitem(last=False)
             moved_from = self._reordered_origin(row)
             if moved_from is not None:
+                origin = moved_from
                 self._report(
                     row.seq,
                     "entries_reordered",
@@ -120,13 +122,13 @@ class TenantVerifier:
                 )
             else:
                 self._report(row.seq, "entry_altered", "stored hash does not match the entry")
-        elif row.prev_hash != self._prev_hash and row.seq > 0 or (
+        elif (row.prev_hash != self._prev_hash and row.seq > 0) or (
             row.seq == 0 and row.prev_hash != ZERO_HASH
         ):
             bad = True
             self._report(row.seq, "chain_broken", "prev_hash does not link to the previous entry")
-        self._resolve_suspect(row)
-        self._recent[row.hash] = row.seq
+        self._resolve_suspect(row, origin)
+        self._recent[row.hash] = origin
         if len(self._recent) > _REORDER_WINDOW:
             self._recent.popitem(last=False)
         if not bad and sha256(row.payload.encode()) != row.payload_digest:
@@ -156,13 +158,13 @@ class TenantVerifier:
         )
         return candidate if chain_hash(row.prev_hash, entry) == row.hash else None
 
-    def _resolve_suspect(self, row: LedgerRow) -> None:
+    def _resolve_suspect(self, row: LedgerRow, origin: int) -> None:
         """An earlier bad row whose prev_hash is this row's hash was moved before it."""
         suspect = self._suspects.pop(row.hash, None)
         if suspect is None:
             return
         seq, moved = suspect
-        candidate = row.seq + 1
+        candidate = origin + 1
         entry = entry_bytes(
             tenant=self.tenant,
             seq=candidate,
@@ -247,7 +249,9 @@ class TenantVerifier:
             self._next_stored = next(self.stored_nodes, None)
         if self._next_stored is None or self._next_stored[:2] != key:
             if not node.tainted:
-                self._report(key[0], "tree_node_mismatch", f"stored node at level {node.level} is missing")
+                self._report(
+                    key[0], "tree_node_mismatch", f"stored node at level {node.level} is missing"
+                )
             return
         stored = self._next_stored[2]
         self._next_stored = next(self.stored_nodes, None)
@@ -263,10 +267,14 @@ class TenantVerifier:
             self._append_leaf(None)
         if self._position > next_seq:
             self._report(
-                next_seq, "head_mismatch", f"ledger has {self._position} entries, head says {next_seq}"
+                next_seq,
+                "head_mismatch",
+                f"ledger has {self._position} entries, head says {next_seq}",
             )
         elif self._position and head_hash != self._prev_hash:
-            self._report(self._position - 1, "head_mismatch", "head hash differs from the last entry")
+            self._report(
+                self._position - 1, "head_mismatch", "head hash differs from the last entry"
+            )
         if self.stored_nodes is not None:
             while self._next_stored is not None:
                 last_leaf, level, _ = self._next_stored
@@ -297,4 +305,3 @@ class TenantVerifier:
                     f"checkpoint of size {cp.tree_size}: signed root differs from the ledger's",
                 )
         return self.problems
-

@@ -10,6 +10,7 @@ it held gets `WriterCrashed` and a fresh task starts, so the write path never ha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -111,9 +112,7 @@ class GroupCommitWriter:
 
     async def _supervise(self) -> None:
         while not self._closed:
-            self._task = asyncio.get_running_loop().create_task(
-                self._drain(), name="cortex-writer"
-            )
+            self._task = asyncio.get_running_loop().create_task(self._drain(), name="cortex-writer")
             try:
                 await asyncio.shield(self._task)
             except asyncio.CancelledError:
@@ -126,7 +125,9 @@ class GroupCommitWriter:
             except Exception as exc:  # noqa: BLE001 - supervision boundary: report and restart
                 log.error("writer crashed: %r; restarting", exc)
                 self._fail_in_flight(
-                    WriterCrashed(f"the writer crashed ({type(exc).__name__}: {exc}); not committed")
+                    WriterCrashed(
+                        f"the writer crashed ({type(exc).__name__}: {exc}); not committed"
+                    )
                 )
             else:
                 return
@@ -184,10 +185,8 @@ class GroupCommitWriter:
                 task.cancel()
         for task in (self._task, self._supervisor):
             if task is not None:
-                try:
+                with contextlib.suppress(asyncio.CancelledError):
                     await task
-                except asyncio.CancelledError:
-                    pass
         self._fail_in_flight(StoreClosed("the engine closed before this write was committed"))
         self._fail_queue(StoreClosed("the engine closed before this write was committed"))
         self._supervisor = None

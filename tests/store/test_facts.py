@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -103,7 +104,8 @@ def test_supersede_links_both_versions_and_history_lists_them(memory: CortexSync
     old = memory.store("Billing runs on Tuesdays", project="ops", tags=["billing"])
     new = memory.supersede(old.id, "Billing runs on Wednesdays", reason="schedule changed")
     assert new.supersedes == old.id
-    assert new.project == "ops" and new.tags == ("billing",)
+    assert new.project == "ops"
+    assert new.tags == ("billing",)
     assert memory.get(old.id).superseded_by == new.id
     assert memory.get(old.id).status == "superseded"
     history = memory.history(old.id)
@@ -176,7 +178,7 @@ def test_cursor_pagination_visits_every_fact_once(memory: CortexSync) -> None:
 
 
 def test_unicode_content_round_trips(memory: CortexSync) -> None:
-    text = "Zürich 東京 \u2028 emoji 🧠 \"quoted\" \\ back\nslash \x01"
+    text = 'Zürich 東京 \u2028 emoji 🧠 "quoted" \\ back\nslash \x01'
     fact = memory.store(text, tags=["ünï"])
     assert memory.get(fact.id).content == text
     assert memory.verify().ok
@@ -206,4 +208,4 @@ async def test_async_engine_has_the_same_behaviour(engine: cortex.Cortex) -> Non
 def test_timestamps_are_strictly_increasing(memory: CortexSync) -> None:
     facts = memory.store_many([{"content": f"t{i}"} for i in range(100)])
     created = [f.created_at for f in facts]
-    assert all(b - a >= timedelta(microseconds=1) for a, b in zip(created, created[1:], strict=False))
+    assert all(b - a >= timedelta(microseconds=1) for a, b in itertools.pairwise(created))

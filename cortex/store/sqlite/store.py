@@ -92,6 +92,19 @@ class _Head:
     frontier: tuple[tuple[int, int, bytes], ...]  # (level, index, hash), left to right
 
 
+Row = tuple[Any, ...]
+
+
+def _rows(conn: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+    """Run a query and return its rows (typed loosely: columns are checked where they are read)."""
+    return list(conn.execute(sql, params))
+
+
+def _iter_rows(conn: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
+    """Run a query and stream its rows."""
+    return iter(conn.execute(sql, params))
+
+
 def _fact_from_row(row: Sequence[Any]) -> Fact:
     return Fact(
         id=row[0],
@@ -175,7 +188,9 @@ class SqliteStore:
         self._checkpoint_every = checkpoint_every
         self._signer = signer
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-sqlite-write")
-        self._reader_pool = ThreadPoolExecutor(read_threads, thread_name_prefix="cortex-sqlite-read")
+        self._reader_pool = ThreadPoolExecutor(
+            read_threads, thread_name_prefix="cortex-sqlite-read"
+        )
         self._readers: queue.Queue[apsw.Connection] = queue.Queue(maxsize=read_threads)
         self._reader_count = 0
         self._reader_lock = threading.Lock()
@@ -200,7 +215,9 @@ class SqliteStore:
         """Open (creating if `create`) the database at `path` and apply pending migrations."""
         if not create and not path.exists():
             raise NotFound(f"no CORTEX database at {path}; run `cortex init` first")
-        store = cls(path, read_threads=read_threads, checkpoint_every=checkpoint_every, signer=signer)
+        store = cls(
+            path, read_threads=read_threads, checkpoint_every=checkpoint_every, signer=signer
+        )
         try:
             await store._run_write(store._open_writer)
         except BaseException:
@@ -221,15 +238,16 @@ class SqliteStore:
         conn = self._connect()
         self._write_conn = conn
         try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchall()[0][0]
+            mode = _rows(conn, "PRAGMA journal_mode = WAL")[0][0]
             if mode != "wal":
                 raise StoreError(f"{self._path}: cannot enable WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
             self._migrate(conn)
-            row = conn.execute(
+            row = _rows(
+                conn,
                 "SELECT max(x.ts) FROM tenants t JOIN transactions x"
-                " ON x.tenant_id = t.id AND x.seq = t.next_seq - 1"
-            ).fetchall()[0][0]
+                " ON x.tenant_id = t.id AND x.seq = t.next_seq - 1",
+            )[0][0]
         except apsw.Error as exc:
             raise StoreError(f"cannot open database {self._path}: {exc}") from exc
         if row is not None:
@@ -237,7 +255,7 @@ class SqliteStore:
 
     @staticmethod
     def _migrate(conn: apsw.Connection) -> None:
-        version = conn.execute("PRAGMA user_version").fetchall()[0][0]
+        version = _rows(conn, "PRAGMA user_version")[0][0]
         if version > len(MIGRATIONS):
             raise StoreError(
                 f"database schema version {version} is newer than this CORTEX supports"
@@ -353,13 +371,13 @@ class SqliteStore:
         self._last_ts = max(time.time_ns() // 1000, self._last_ts + 1)
         return self._last_ts
 
-    def _head(self, conn: apsw.Connection, tenant: str, heads: dict[str, _Head], create: bool) -> _Head:
+    def _head(
+        self, conn: apsw.Connection, tenant: str, heads: dict[str, _Head], create: bool
+    ) -> _Head:
         head = heads.get(tenant) or self._heads.get(tenant)
         if head is not None:
             return head
-        row = conn.execute(
-            "SELECT id, next_seq, head_hash FROM tenants WHERE name = ?", (tenant,)
-        ).fetchall()
+        row = _rows(conn, "SELECT id, next_seq, head_hash FROM tenants WHERE name = ?", (tenant,))
         if not row:
             if not create:
                 raise NotFound(f"tenant {tenant!r} has no ledger yet")
@@ -371,10 +389,11 @@ class SqliteStore:
         tenant_id, next_seq, head_hash = row[0]
         frontier = []
         for level, index in _frontier_keys(next_seq):
-            found = conn.execute(
+            found = _rows(
+                conn,
                 "SELECT hash FROM merkle_nodes WHERE tenant_id = ? AND last_leaf = ? AND level = ?",
                 (tenant_id, *_node_key(level, index)),
-            ).fetchall()
+            )
             if not found:
                 raise StoreError(f"tenant {tenant!r}: Merkle node ({level}, {index}) is missing")
             frontier.append((level, index, found[0][0]))
@@ -429,7 +448,7 @@ class SqliteStore:
         )
         merged = len(nodes) - 1  # each completed parent consumed one frontier node
         top = nodes[-1]
-        new_frontier = head.frontier[: len(head.frontier) - merged] + (top,)
+        new_frontier = (*head.frontier[: len(head.frontier) - merged], top)
         return _Head(head.tenant_id, seq + 1, tx.hash, new_frontier), seq
 
     def _apply_one(
@@ -439,7 +458,9 @@ class SqliteStore:
             head = self._head(conn, request.tenant, heads, create=True)
             facts = []
             for draft in request.drafts:
-                fact, head = self._insert_fact(conn, request.tenant, head, draft, None, request.actor)
+                fact, head = self._insert_fact(
+                    conn, request.tenant, head, draft, None, request.actor
+                )
                 facts.append(fact)
             self._save_head(conn, request.tenant, head, heads)
             return facts
@@ -486,7 +507,9 @@ class SqliteStore:
             return self._checkpoint(conn, request.tenant, head)
         raise ValidationError(f"unknown write request {type(request).__name__}")
 
-    def _save_head(self, conn: apsw.Connection, tenant: str, head: _Head, heads: dict[str, _Head]) -> None:
+    def _save_head(
+        self, conn: apsw.Connection, tenant: str, head: _Head, heads: dict[str, _Head]
+    ) -> None:
         conn.execute(
             "UPDATE tenants SET next_seq = ?, head_hash = ? WHERE id = ?",
             (head.next_seq, head.head_hash, head.tenant_id),
@@ -564,12 +587,15 @@ class SqliteStore:
             )
         return fact, head
 
-    def _active_fact(self, conn: apsw.Connection, tenant_id: int, tenant: str, fact_id: str) -> Fact:
-        rows = conn.execute(
+    def _active_fact(
+        self, conn: apsw.Connection, tenant_id: int, tenant: str, fact_id: str
+    ) -> Fact:
+        rows = _rows(
+            conn,
             f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
             " WHERE f.tenant_id = ? AND f.id = ?",
             (tenant_id, fact_id),
-        ).fetchall()
+        )
         if not rows:
             raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
         fact = _fact_from_row(rows[0])
@@ -580,11 +606,12 @@ class SqliteStore:
     def _checkpoint(self, conn: apsw.Connection, tenant: str, head: _Head) -> Checkpoint:
         if self._signer is None:
             raise StoreError("this store was opened without a signing key; cannot sign checkpoints")
-        existing = conn.execute(
+        existing = _rows(
+            conn,
             "SELECT tree_size, root, ts, signature, key_id FROM checkpoints"
             " WHERE tenant_id = ? AND tree_size = ?",
             (head.tenant_id, head.next_seq),
-        ).fetchall()
+        )
         if existing:
             size, root, ts, signature, kid = existing[0]
             return Checkpoint(tenant, size, root, ts, signature, kid)
@@ -610,9 +637,9 @@ class SqliteStore:
         """Sign a checkpoint when this group carried the tenant across a multiple of N."""
         if self._signer is None or head.next_seq == 0:
             return
-        last = conn.execute(
-            "SELECT max(tree_size) FROM checkpoints WHERE tenant_id = ?", (head.tenant_id,)
-        ).fetchall()[0][0]
+        last = _rows(
+            conn, "SELECT max(tree_size) FROM checkpoints WHERE tenant_id = ?", (head.tenant_id,)
+        )[0][0]
         every = self._checkpoint_every
         if (last or 0) // every < head.next_seq // every:
             self._checkpoint(conn, tenant, head)
@@ -621,18 +648,19 @@ class SqliteStore:
 
     @staticmethod
     def _tenant_id(conn: apsw.Connection, tenant: str) -> tuple[int, int] | None:
-        rows = conn.execute("SELECT id, next_seq FROM tenants WHERE name = ?", (tenant,)).fetchall()
+        rows = _rows(conn, "SELECT id, next_seq FROM tenants WHERE name = ?", (tenant,))
         return None if not rows else (rows[0][0], rows[0][1])
 
     async def get_fact(self, tenant: str, fact_id: str, as_of: datetime | None = None) -> Fact:
         """Return one fact of `tenant`; with `as_of`, only if it was valid at that instant."""
 
         def read(conn: apsw.Connection) -> Fact:
-            rows = conn.execute(
+            rows = _rows(
+                conn,
                 f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
                 " WHERE t.name = ? AND f.id = ?",
                 (tenant, fact_id),
-            ).fetchall()
+            )
             if not rows:
                 raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
             fact = _fact_from_row(rows[0])
@@ -679,7 +707,7 @@ class SqliteStore:
                 sql.append("AND f.deprecated_at IS NULL")
             sql.append("ORDER BY f.id LIMIT ?")
             params.append(limit + 1)
-            rows = conn.execute(" ".join(sql), params).fetchall()
+            rows = _rows(conn, " ".join(sql), params)
             facts = [_as_of_view(_fact_from_row(r), filters.as_of) for r in rows[:limit]]
             next_cursor = facts[-1].id if len(rows) > limit and facts else None
             return Page(tuple(facts), next_cursor)
@@ -691,11 +719,12 @@ class SqliteStore:
 
         def read(conn: apsw.Connection) -> list[FactVersion]:
             def load(fid: str) -> Fact | None:
-                rows = conn.execute(
+                rows = _rows(
+                    conn,
                     f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
                     " WHERE t.name = ? AND f.id = ?",
                     (tenant, fid),
-                ).fetchall()
+                )
                 return _fact_from_row(rows[0]) if rows else None
 
             start = load(fact_id)
@@ -714,11 +743,12 @@ class SqliteStore:
                 chain.append(newer)
             versions = []
             for fact in chain:
-                rows = conn.execute(
+                rows = _rows(
+                    conn,
                     f"SELECT {_TX_COLUMNS} FROM transactions x JOIN tenants t ON t.id = x.tenant_id"
                     " WHERE t.name = ? AND x.subject = ? ORDER BY x.seq",
                     (tenant, fact.id),
-                ).fetchall()
+                )
                 versions.append(FactVersion(fact, tuple(_tx_from_row(tenant, r) for r in rows)))
             return versions
 
@@ -728,11 +758,12 @@ class SqliteStore:
         """Return the transaction at `seq` of `tenant`'s ledger."""
 
         def read(conn: apsw.Connection) -> Transaction:
-            rows = conn.execute(
+            rows = _rows(
+                conn,
                 f"SELECT {_TX_COLUMNS} FROM transactions x JOIN tenants t ON t.id = x.tenant_id"
                 " WHERE t.name = ? AND x.seq = ?",
                 (tenant, seq),
-            ).fetchall()
+            )
             if not rows:
                 raise NotFound(f"tenant {tenant!r} has no transaction {seq}")
             return _tx_from_row(tenant, rows[0])
@@ -760,11 +791,12 @@ class SqliteStore:
         params: list[int] = [tenant_id]
         for last_leaf, level in wanted:
             params += [last_leaf, level]
-        rows = conn.execute(
+        rows = _rows(
+            conn,
             "SELECT last_leaf, level, hash FROM merkle_nodes WHERE tenant_id = ?"
             f" AND (last_leaf, level) IN (VALUES {values})",
             params,
-        ).fetchall()
+        )
         found = {}
         for last_leaf, level, h in rows:
             found[(level, ((last_leaf + 1) >> level) - 1)] = h
@@ -791,10 +823,11 @@ class SqliteStore:
             keys = subtree_keys_for_inclusion(seq, size) | subtree_keys_for_root(size) | {(0, seq)}
             nodes = self._fetch_nodes(conn, tenant_id, keys)
             get = lambda level, index: nodes[(level, index)]  # noqa: E731
-            rows = conn.execute(
+            rows = _rows(
+                conn,
                 f"SELECT {_TX_COLUMNS} FROM transactions WHERE tenant_id = ? AND seq = ?",
                 (tenant_id, seq),
-            ).fetchall()
+            )
             if not rows:
                 raise StoreError(f"entry {seq} is missing from the ledger; run `cortex verify`")
             tx = _tx_from_row(tenant, rows[0])
@@ -850,11 +883,12 @@ class SqliteStore:
 
     @staticmethod
     def _checkpoints(conn: apsw.Connection, tenant: str) -> list[Checkpoint]:
-        rows = conn.execute(
+        rows = _rows(
+            conn,
             "SELECT c.tree_size, c.root, c.ts, c.signature, c.key_id FROM checkpoints c"
             " JOIN tenants t ON t.id = c.tenant_id WHERE t.name = ? ORDER BY c.tree_size",
             (tenant,),
-        ).fetchall()
+        )
         return [Checkpoint(tenant, *row) for row in rows]
 
     async def tenants(self) -> list[str]:
@@ -869,14 +903,15 @@ class SqliteStore:
         def read(conn: apsw.Connection) -> Stats:
             ident = self._tenant_id(conn, tenant)
             tid = -1 if ident is None else ident[0]
-            facts, deprecated, superseded = conn.execute(
+            facts, deprecated, superseded = _rows(
+                conn,
                 "SELECT count(*), count(deprecated_at) - count(superseded_by), count(superseded_by)"
                 " FROM facts WHERE tenant_id = ?",
                 (tid,),
-            ).fetchall()[0]
-            cps = conn.execute(
-                "SELECT count(*), max(tree_size) FROM checkpoints WHERE tenant_id = ?", (tid,)
-            ).fetchall()[0]
+            )[0]
+            cps = _rows(
+                conn, "SELECT count(*), max(tree_size) FROM checkpoints WHERE tenant_id = ?", (tid,)
+            )[0]
             size = sum(
                 os.path.getsize(p)
                 for p in (self._path, Path(f"{self._path}-wal"))
@@ -909,9 +944,11 @@ class SqliteStore:
         """Recompute chains, trees, fact digests and checkpoints; report every problem found."""
 
         def read(conn: apsw.Connection) -> VerifyReport:
-            names = [tenant] if tenant is not None else [
-                r[0] for r in conn.execute("SELECT name FROM tenants ORDER BY name")
-            ]
+            names = (
+                [tenant]
+                if tenant is not None
+                else [r[0] for r in conn.execute("SELECT name FROM tenants ORDER BY name")]
+            )
             problems: list[Problem] = []
             entries = facts = checkpoints = 0
             truncated = False
@@ -920,7 +957,11 @@ class SqliteStore:
                 if ident is None:
                     raise NotFound(f"tenant {name!r} has no ledger")
                 verifier = self._verify_tenant(
-                    conn, name, ident[0], public_keys, check_stored_nodes,
+                    conn,
+                    name,
+                    ident[0],
+                    public_keys,
+                    check_stored_nodes,
                     max_problems - len(problems),
                 )
                 problems += verifier.problems
@@ -941,9 +982,9 @@ class SqliteStore:
         check_stored_nodes: bool,
         max_problems: int,
     ) -> TenantVerifier:
-        next_seq, head_hash = conn.execute(
-            "SELECT next_seq, head_hash FROM tenants WHERE id = ?", (tenant_id,)
-        ).fetchall()[0]
+        next_seq, head_hash = _rows(
+            conn, "SELECT next_seq, head_hash FROM tenants WHERE id = ?", (tenant_id,)
+        )[0]
         stored: Iterator[tuple[int, int, bytes]] | None = None
         if check_stored_nodes:
             stored = iter(
@@ -973,7 +1014,10 @@ class SqliteStore:
             fact = None
             if row[9] is not None:
                 fact = _fact_from_row((row[9], tenant, *row[10:]))
-            verifier.feed(LedgerRow(*row[:9], fact=fact))
+            seq, op, subject, actor, ts, payload, digest, prev_hash, hash_ = row[:9]
+            verifier.feed(
+                LedgerRow(seq, op, subject, actor, ts, payload, digest, prev_hash, hash_, fact)
+            )
         verifier.finish(next_seq, head_hash)
         for problem in self._state_problems(conn, tenant, tenant_id):
             if len(verifier.problems) >= verifier.max_problems:
@@ -1011,7 +1055,9 @@ class SqliteStore:
             if op == "deprecate":
                 ok = ok and reason == body.get("reason")
             if not ok:
-                yield Problem(tenant, seq, "state_changed", f"fact {target} no longer shows this {op}")
+                yield Problem(
+                    tenant, seq, "state_changed", f"fact {target} no longer shows this {op}"
+                )
         # ... and every fact marked deprecated or superseded must have such an entry.
         for fid, seq in conn.execute(
             "SELECT f.id, f.seq FROM facts f WHERE f.tenant_id = ? AND f.deprecated_at IS NOT NULL"
@@ -1020,18 +1066,20 @@ class SqliteStore:
             "   (x.op = 'supersede' AND x.subject = f.superseded_by)))",
             (tenant_id,),
         ):
-            yield Problem(tenant, seq, "state_changed", f"fact {fid} is marked inactive without an entry")
+            yield Problem(
+                tenant, seq, "state_changed", f"fact {fid} is marked inactive without an entry"
+            )
 
     # ------------------------------------------------------------------ export / import
 
     async def export(self, tenant: str, path: Path, public_key_pem: bytes) -> int:
-        """Write `tenant`'s bundle (entries, facts, checkpoints, public key) atomically to `path`."""
+        """Write `tenant`'s bundle (entries, facts, checkpoints, public key) atomically."""
 
         def read(conn: apsw.Connection) -> int:
             tenant_id, size = self._sizes(conn, tenant)
-            head_hash = conn.execute(
-                "SELECT head_hash FROM tenants WHERE id = ?", (tenant_id,)
-            ).fetchall()[0][0]
+            head_hash = _rows(conn, "SELECT head_hash FROM tenants WHERE id = ?", (tenant_id,))[0][
+                0
+            ]
             txs = (
                 _tx_from_row(tenant, r)
                 for r in conn.execute(
@@ -1113,7 +1161,9 @@ class SqliteStore:
                             to_micros(record.created_at),
                             canonical_json(dict(record.meta)).decode(),
                             record.seq,
-                            None if record.deprecated_at is None else to_micros(record.deprecated_at),
+                            None
+                            if record.deprecated_at is None
+                            else to_micros(record.deprecated_at),
                             record.deprecation_reason,
                             record.superseded_by,
                         ),

@@ -1,0 +1,108 @@
+"""The fast canonical encoders produce exactly the bytes of RFC 8785 (checked against rfc8785)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import rfc8785
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cortex.canonical import (
+    canonical_json,
+    canonical_record,
+    entry_bytes,
+    format_ts,
+    from_micros,
+    parse_ts,
+    to_micros,
+)
+from cortex.errors import ValidationError
+
+text = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+hexes = st.binary(min_size=32, max_size=32).map(bytes.hex)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | text
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    tenant=text,
+    seq=st.integers(min_value=0, max_value=2**53 - 1),
+    op=text,
+    subject=st.none() | text,
+    actor=st.none() | text,
+    micros=st.integers(min_value=0, max_value=2**50),
+    payload_digest=hexes,
+    prev_hash=hexes,
+)
+def test_entry_bytes_equal_rfc8785(
+    tenant: str,
+    seq: int,
+    op: str,
+    subject: str | None,
+    actor: str | None,
+    micros: int,
+    payload_digest: str,
+    prev_hash: str,
+) -> None:
+    fields = {
+        "tenant": tenant,
+        "seq": seq,
+        "op": op,
+        "subject": subject,
+        "actor": actor,
+        "ts": format_ts(micros),
+        "payload_digest": payload_digest,
+        "prev_hash": prev_hash,
+    }
+    assert entry_bytes(**fields) == rfc8785.dumps(fields)  # type: ignore[arg-type]
+
+
+@given(st.dictionaries(text, json_values, max_size=8))
+def test_canonical_record_equals_rfc8785_for_any_json_object(record: dict[str, object]) -> None:
+    assert canonical_record(record) == rfc8785.dumps(record)
+
+
+@given(st.floats(min_value=0.0, max_value=1.0))
+def test_canonical_record_formats_confidences_like_ecmascript(value: float) -> None:
+    assert canonical_record({"confidence": value}) == rfc8785.dumps({"confidence": value})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), {1: "x"}, object()])
+def test_values_without_canonical_form_are_validation_errors(bad: object) -> None:
+    with pytest.raises(ValidationError):
+        canonical_json({"x": bad})
+
+
+@given(st.integers(min_value=0, max_value=253402300799999999))
+def test_micros_round_trip_through_datetime_and_text(micros: int) -> None:
+    assert to_micros(from_micros(micros)) == micros
+    assert to_micros(parse_ts(format_ts(micros))) == micros
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2026-03-03", datetime(2026, 3, 3, tzinfo=UTC)),
+        ("2026-03-03T12:00:00Z", datetime(2026, 3, 3, 12, tzinfo=UTC)),
+        ("2026-03-03T14:00:00+02:00", datetime(2026, 3, 3, 12, tzinfo=UTC)),
+    ],
+)
+def test_parse_ts_accepts_dates_and_offsets(text: str, expected: datetime) -> None:
+    assert parse_ts(text) == expected
+
+
+def test_parse_ts_rejects_prose_with_a_hint() -> None:
+    with pytest.raises(ValidationError, match="ISO 8601"):
+        parse_ts("last tuesday")
