@@ -9,10 +9,11 @@ of the cost, because `verify` re-encodes every entry.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from json.encoder import encode_basestring
 from typing import Any
 
 import rfc8785
@@ -24,6 +25,7 @@ __all__ = [
     "canonical_json",
     "canonical_record",
     "entry_bytes",
+    "fact_record_bytes",
     "format_ts",
     "from_micros",
     "parse_ts",
@@ -33,12 +35,15 @@ __all__ = [
 
 ZERO_HASH = bytes(32)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_dumps_str = json.JSONEncoder(ensure_ascii=False).encode
+_dumps_str: Callable[[str], str] = encode_basestring  # JSON string literal, UTF-8 kept
+
+
+_sha256 = hashlib.sha256
 
 
 def sha256(data: bytes) -> bytes:
     """Return the SHA-256 digest of `data`."""
-    return hashlib.sha256(data).digest()
+    return _sha256(data).digest()
 
 
 def _check_json_value(value: Any, path: str) -> None:
@@ -56,8 +61,18 @@ def _check_json_value(value: Any, path: str) -> None:
         raise ValidationError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and any("\ud800" <= ch <= "\udfff" for ch in text)
+
+
 def canonical_json(value: Any) -> bytes:
     """Return the RFC 8785 canonical JSON bytes of `value`; raise ValidationError if it has none."""
+    if isinstance(value, Mapping) and not value:
+        return b"{}"
+    if isinstance(value, list | tuple) and all(
+        isinstance(item, str) and not _has_surrogate(item) for item in value
+    ):
+        return ("[" + ",".join(_dumps_str(item) for item in value) + "]").encode()
     _check_json_value(value, "$")
     try:
         return bytes(rfc8785.dumps(value))
@@ -120,9 +135,50 @@ def canonical_record(record: Mapping[str, Any]) -> bytes:
     strings, which is what the ledger re-encodes for every fact during `verify`; anything else
     falls back to the general encoder for that value.
     """
-    keys = sorted(record, key=lambda k: k.encode("utf-16-be"))
+    if all(key.isascii() for key in record):
+        keys = sorted(record)  # UTF-16 code unit order is byte order for ASCII
+    else:
+        keys = sorted(record, key=lambda k: k.encode("utf-16-be"))
     parts = [f"{_dumps_str(key)}:{_jvalue(record[key])}" for key in keys]
     return ("{" + ",".join(parts) + "}").encode()
+
+
+def _jnum(value: float | None) -> str:
+    return "null" if value is None else _jvalue(value)
+
+
+def _jint(value: int | None) -> str:
+    return "null" if value is None else str(value)
+
+
+def fact_record_bytes(
+    *,
+    id: str,
+    tenant: str,
+    project: str,
+    content: str,
+    fact_type: str,
+    tags_json: str,
+    source: str | None,
+    confidence: float | None,
+    valid_from: int,
+    valid_until: int | None,
+    supersedes: str | None,
+    created_at: int,
+    meta_json: str,
+) -> bytes:
+    """Return the RFC 8785 bytes of a fact record whose tags and meta are already canonical text.
+
+    Keys in JCS order. `tags_json` and `meta_json` must be `canonical_json` output (the store keeps
+    them in that form, so `verify` can hash a row without decoding it).
+    """
+    return (
+        f'{{"confidence":{_jnum(confidence)},"content":{_dumps_str(content)},'
+        f'"created_at":{created_at},"fact_type":{_dumps_str(fact_type)},"id":{_dumps_str(id)},'
+        f'"meta":{meta_json},"project":{_dumps_str(project)},"source":{_jstr(source)},'
+        f'"supersedes":{_jstr(supersedes)},"tags":{tags_json},"tenant":{_dumps_str(tenant)},'
+        f'"valid_from":{valid_from},"valid_until":{_jint(valid_until)}}}'
+    ).encode()
 
 
 def to_micros(value: datetime) -> int:
@@ -141,7 +197,12 @@ def from_micros(micros: int) -> datetime:
 
 def format_ts(micros: int) -> str:
     """Return the ledger's timestamp text: RFC 3339, UTC, always six fractional digits."""
-    return from_micros(micros).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    seconds, rest = divmod(micros, 1_000_000)
+    t = time.gmtime(seconds)
+    return (
+        f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{rest:06d}Z"
+    )
 
 
 def parse_ts(text: str | datetime) -> datetime:

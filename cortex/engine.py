@@ -381,13 +381,18 @@ class Cortex:
 
     # ------------------------------------------------------------------ ledger
 
-    async def verify(self, *, tenant: str | None = None) -> VerifyReport:
+    async def verify(
+        self, *, tenant: str | None = None, workers: int | None = None
+    ) -> VerifyReport:
         """Recompute chain, tree, fact digests and checkpoints; `.ok` and `.problems`.
 
-        Without `tenant`, every tenant in the store is verified.
+        Without `tenant`, every tenant in the store is verified. Large ledgers are scanned by
+        one child process per CPU; `workers` sets how many ranges (and processes) to use.
         """
         name = None if tenant is None else check_name("tenant", tenant)
-        return await self._store.verify([self._public_key], name)
+        if workers is not None and (isinstance(workers, bool) or not 1 <= workers <= 64):
+            raise ValidationError("workers must be between 1 and 64")
+        return await self._store.verify([self._public_key], name, workers=workers)
 
     async def inclusion_proof(
         self, ref: int | str, *, tree_size: int | None = None, tenant: str | None = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from cortex.canonical import canonical_json, canonical_record, sha256, to_micros
+from cortex.canonical import canonical_json, fact_record_bytes, sha256, to_micros
 from cortex.errors import ValidationError
 
 __all__ = [
@@ -167,7 +167,23 @@ class Fact:
 
     def digest(self) -> bytes:
         """SHA-256 of the canonical record of the fact's immutable fields (what the ledger logs)."""
-        return sha256(canonical_record(fact_record(self)))
+        return sha256(
+            fact_record_bytes(
+                id=self.id,
+                tenant=self.tenant,
+                project=self.project,
+                content=self.content,
+                fact_type=self.fact_type,
+                tags_json=canonical_json(list(self.tags)).decode(),
+                source=self.source,
+                confidence=self.confidence,
+                valid_from=to_micros(self.valid_from),
+                valid_until=None if self.valid_until is None else to_micros(self.valid_until),
+                supersedes=self.supersedes,
+                created_at=to_micros(self.created_at),
+                meta_json=canonical_json(dict(self.meta)).decode(),
+            )
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field, timestamps as RFC 3339 text."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cortex.canonical import canonical_json, entry_bytes, sha256
+from cortex.canonical import canonical_record, entry_bytes, sha256
 from cortex.model import Transaction
 
 __all__ = ["build_transaction", "chain_hash", "transaction_entry"]
@@ -44,9 +44,10 @@ def build_transaction(
     ts: str,
     payload: Mapping[str, Any],
     prev_hash: bytes,
-) -> tuple[Transaction, bytes]:
-    """Return the new transaction and its entry bytes, linked to `prev_hash`."""
-    payload_digest = sha256(canonical_json(dict(payload)))
+) -> tuple[Transaction, bytes, bytes]:
+    """Return the new transaction, its entry bytes and its canonical payload bytes."""
+    payload_bytes = canonical_record(payload)
+    payload_digest = sha256(payload_bytes)
     entry = entry_bytes(
         tenant=tenant,
         seq=seq,
@@ -69,4 +70,4 @@ def build_transaction(
         prev_hash=prev_hash,
         hash=chain_hash(prev_hash, entry),
     )
-    return tx, entry
+    return tx, entry, payload_bytes

@@ -19,9 +19,15 @@ from cortex.canonical import ZERO_HASH, entry_bytes, sha256
 from cortex.ledger.chain import chain_hash
 from cortex.ledger.checkpoint import key_id, verify_checkpoint_signature
 from cortex.ledger.merkle import leaf_hash, node_hash
-from cortex.model import Checkpoint, Fact, Problem, ProblemKind
+from cortex.model import Checkpoint, Problem, ProblemKind
 
-__all__ = ["FACT_OPS", "LedgerRow", "TenantVerifier"]
+__all__ = [
+    "FACT_OPS",
+    "LedgerRow",
+    "TenantVerifier",
+    "checkpoint_problems",
+    "head_problems",
+]
 
 FACT_OPS = frozenset({"store", "supersede"})
 _REORDER_WINDOW = 4096
@@ -29,7 +35,11 @@ _REORDER_WINDOW = 4096
 
 @dataclass(frozen=True, slots=True)
 class LedgerRow:
-    """One stored transaction as read back, with the fact whose `seq` it is (if any)."""
+    """One stored transaction as read back, with the fact whose `seq` it is (if any).
+
+    `fact_id` and `fact_digest` describe the stored fact row that claims this `seq`: its id and
+    the SHA-256 of its canonical record as stored now (None when no fact claims the seq).
+    """
 
     seq: int
     op: str
@@ -40,7 +50,21 @@ class LedgerRow:
     payload_digest: bytes
     prev_hash: bytes
     hash: bytes
-    fact: Fact | None
+    fact_id: str | None
+    fact_digest: bytes | None
+
+
+_DIGEST_PREFIX = '{"fact_digest":"'
+
+
+def _logged_fact_digest(payload: str) -> bytes | None:
+    """The `fact_digest` a store/supersede payload logged (its canonical text starts with it)."""
+    try:
+        if payload.startswith(_DIGEST_PREFIX) and payload[80] == '"':
+            return bytes.fromhex(payload[16:80])
+        return bytes.fromhex(json.loads(payload)["fact_digest"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
 
 
 @dataclass(slots=True)
@@ -56,10 +80,12 @@ class TenantVerifier:
     """Verifies one tenant's ledger as its rows stream past. Call `feed` per row, then `finish`."""
 
     tenant: str
-    checkpoints: Sequence[Checkpoint]
-    public_keys: Sequence[Ed25519PublicKey]
+    wanted_sizes: frozenset[int] = frozenset()
     stored_nodes: Iterator[tuple[int, int, bytes]] | None = None
     max_problems: int = 10_000
+    start_seq: int = 0
+    start_prev_hash: bytes = ZERO_HASH
+    start_frontier: tuple[tuple[int, int, bytes, bool], ...] = ()
     problems: list[Problem] = field(default_factory=list)
     truncated: bool = False
     entries: int = 0
@@ -67,16 +93,17 @@ class TenantVerifier:
     _position: int = 0
     _prev_hash: bytes = ZERO_HASH
     _frontier: list[_Node] = field(default_factory=list)
-    _roots: dict[int, bytes] = field(default_factory=dict)
-    _wanted_sizes: frozenset[int] = frozenset()
+    roots: dict[int, bytes] = field(default_factory=dict)
     _recent: OrderedDict[bytes, int] = field(default_factory=OrderedDict)
     _suspects: OrderedDict[bytes, tuple[int, LedgerRow]] = field(default_factory=OrderedDict)
     _next_stored: tuple[int, int, bytes] | None = None
 
     def __post_init__(self) -> None:
-        self._wanted_sizes = frozenset(c.tree_size for c in self.checkpoints)
-        if 0 in self._wanted_sizes:
-            self._roots[0] = sha256(b"")
+        self._position = self.start_seq
+        self._prev_hash = self.start_prev_hash
+        self._frontier = [_Node(*node) for node in self.start_frontier]
+        if self.start_seq == 0 and 0 in self.wanted_sizes:
+            self.roots[0] = sha256(b"")
         if self.stored_nodes is not None:
             self._next_stored = next(self.stored_nodes, None)
 
@@ -188,28 +215,26 @@ class TenantVerifier:
 
     def _check_fact(self, row: LedgerRow) -> bool:
         if row.op not in FACT_OPS:
-            if row.fact is not None:
-                self._report(row.seq, "fact_unlogged", f"fact {row.fact.id} claims this seq")
+            if row.fact_id is not None:
+                self._report(row.seq, "fact_unlogged", f"fact {row.fact_id} claims this seq")
                 return True
             return False
-        if row.fact is None:
+        if row.fact_id is None or row.fact_digest is None:
             self._report(row.seq, "fact_missing", f"fact {row.subject} is missing from the store")
             return True
         self.facts += 1
-        if row.fact.id != row.subject:
+        if row.fact_id != row.subject:
             self._report(
-                row.seq, "fact_missing", f"seq belongs to fact {row.subject}, found {row.fact.id}"
+                row.seq, "fact_missing", f"seq belongs to fact {row.subject}, found {row.fact_id}"
             )
             return True
-        try:
-            payload = json.loads(row.payload)
-            logged = bytes.fromhex(payload["fact_digest"])
-        except (ValueError, KeyError, TypeError):
+        logged = _logged_fact_digest(row.payload)
+        if logged is None:
             self._report(row.seq, "payload_changed", "payload has no readable fact_digest")
             return True
-        if row.fact.digest() != logged:
+        if row.fact_digest != logged:
             self._report(
-                row.seq, "content_changed", f"fact {row.fact.id} differs from what was logged"
+                row.seq, "content_changed", f"fact {row.fact_id} differs from what was logged"
             )
             return True
         return False
@@ -230,8 +255,8 @@ class TenantVerifier:
             self._compare_stored(node)
         self._frontier.append(node)
         self._position += 1
-        if self._position in self._wanted_sizes:
-            self._roots[self._position] = self._root()
+        if self._position in self.wanted_sizes:
+            self.roots[self._position] = self._root()
 
     def _root(self) -> bytes:
         root = self._frontier[-1].hash
@@ -260,48 +285,91 @@ class TenantVerifier:
                 key[0], "tree_node_mismatch", f"stored subtree hash at level {node.level} differs"
             )
 
-    def finish(self, next_seq: int, head_hash: bytes) -> list[Problem]:
-        """Check the recorded head and the checkpoints; return every problem found."""
-        while self._position < next_seq:
+    @property
+    def position(self) -> int:
+        """The next seq this verifier expects (the tree size verified so far)."""
+        return self._position
+
+    @property
+    def last_hash(self) -> bytes:
+        """The stored hash of the last entry fed (the chain head so far)."""
+        return self._prev_hash
+
+    @property
+    def frontier(self) -> tuple[tuple[int, int, bytes, bool], ...]:
+        """The recomputed right edge of the tree: (level, index, hash, tainted) per subtree."""
+        return tuple((n.level, n.index, n.hash, n.tainted) for n in self._frontier)
+
+    def close_range(self, stop_seq: int) -> None:
+        """Declare that no rows below `stop_seq` remain: absent ones are missing entries."""
+        while self._position < stop_seq:
             self._report(self._position, "entry_missing", "no transaction is stored at this seq")
             self._append_leaf(None)
-        if self._position > next_seq:
-            self._report(
-                next_seq,
-                "head_mismatch",
-                f"ledger has {self._position} entries, head says {next_seq}",
-            )
-        elif self._position and head_hash != self._prev_hash:
-            self._report(
-                self._position - 1, "head_mismatch", "head hash differs from the last entry"
-            )
         if self.stored_nodes is not None:
             while self._next_stored is not None:
                 last_leaf, level, _ = self._next_stored
                 self._report(last_leaf, "tree_node_mismatch", f"stray stored node at level {level}")
                 self._next_stored = next(self.stored_nodes, None)
-        keys = {key_id(k): k for k in self.public_keys}
-        for cp in self.checkpoints:
-            where = cp.tree_size - 1 if cp.tree_size else None
-            public_key = keys.get(cp.key_id)
-            if public_key is None or not verify_checkpoint_signature(public_key, cp):
-                self._report(
+
+
+def head_problems(
+    tenant: str, size: int, last_hash: bytes, next_seq: int, head_hash: bytes
+) -> list[Problem]:
+    """Compare the ledger as verified (`size` entries ending in `last_hash`) with its head row."""
+    if size > next_seq:
+        return [
+            Problem(
+                tenant,
+                next_seq,
+                "head_mismatch",
+                f"ledger has {size} entries, head says {next_seq}",
+            )
+        ]
+    if size and head_hash != last_hash:
+        return [Problem(tenant, size - 1, "head_mismatch", "head hash differs from the last entry")]
+    return []
+
+
+def checkpoint_problems(
+    tenant: str,
+    checkpoints: Sequence[Checkpoint],
+    public_keys: Sequence[Ed25519PublicKey],
+    roots: dict[int, bytes],
+    size: int,
+) -> list[Problem]:
+    """Check every checkpoint's signature, and its root against the recomputed `roots`."""
+    problems = []
+    keys = {key_id(k): k for k in public_keys}
+    for cp in checkpoints:
+        where = cp.tree_size - 1 if cp.tree_size else None
+        public_key = keys.get(cp.key_id)
+        if public_key is None or not verify_checkpoint_signature(public_key, cp):
+            problems.append(
+                Problem(
+                    tenant,
                     where,
                     "checkpoint_signature_invalid",
                     f"checkpoint of size {cp.tree_size}: signature does not verify"
                     + ("" if public_key else f" (unknown key {cp.key_id})"),
                 )
-            recomputed = self._roots.get(cp.tree_size)
-            if recomputed is None:
-                self._report(
+            )
+        recomputed = roots.get(cp.tree_size)
+        if recomputed is None:
+            problems.append(
+                Problem(
+                    tenant,
                     where,
                     "root_mismatch",
-                    f"checkpoint of size {cp.tree_size} is beyond the ledger ({self._position})",
+                    f"checkpoint of size {cp.tree_size} is beyond the ledger ({size})",
                 )
-            elif recomputed != cp.root:
-                self._report(
+            )
+        elif recomputed != cp.root:
+            problems.append(
+                Problem(
+                    tenant,
                     where,
                     "root_mismatch",
                     f"checkpoint of size {cp.tree_size}: signed root differs from the ledger's",
                 )
-        return self.problems
+            )
+    return problems

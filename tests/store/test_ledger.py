@@ -187,7 +187,7 @@ def test_rewritten_history_with_recomputed_hashes_is_caught_by_the_signed_root(
             body = json.loads(payload)
             if subject == forged.id:
                 body["fact_digest"] = forged.digest().hex()
-            tx, entry = build_transaction(
+            tx, entry, _ = build_transaction(
                 tenant="default",
                 seq=seq,
                 op=op,
@@ -296,3 +296,35 @@ def test_malformed_bundle_is_a_validation_error_naming_the_line(tmp_path: Path) 
     bundle.write_text("not json\n")
     with pytest.raises(cortex.ValidationError, match="line 1"):
         cortex.engine.verify_export_sync(bundle)
+
+
+@pytest.mark.parametrize("workers", [2, 3, 7])
+def test_parallel_verification_finds_exactly_what_a_single_scan_finds(
+    filled: tuple[CortexSync, list[cortex.Fact]], settings: Settings, workers: int
+) -> None:
+    memory, facts = filled
+    assert memory.verify(workers=workers).ok
+    _tamper(
+        settings,
+        f"UPDATE facts SET content = 'x' WHERE id = '{facts[3].id}'",
+        "UPDATE transactions SET actor = 'mallory' WHERE seq = 21",
+        "DELETE FROM transactions WHERE seq = 30",
+        "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE last_leaf = 13 AND level = 1",
+    )
+    single = memory.verify(workers=1)
+    parallel = memory.verify(workers=workers)
+    assert not single.ok
+    assert sorted(p.to_dict().items() for p in parallel.problems) == sorted(
+        p.to_dict().items() for p in single.problems
+    )
+    assert (parallel.entries, parallel.facts) == (single.entries, single.facts)
+
+
+def test_tampered_subtree_hash_is_reported(
+    filled: tuple[CortexSync, list[cortex.Fact]], settings: Settings
+) -> None:
+    memory, _ = filled
+    _tamper(
+        settings, "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE last_leaf = 15 AND level = 2"
+    )
+    assert _problems(memory) == {(15, "tree_node_mismatch")}

@@ -13,6 +13,7 @@ from cortex.canonical import (
     canonical_json,
     canonical_record,
     entry_bytes,
+    fact_record_bytes,
     format_ts,
     from_micros,
     parse_ts,
@@ -106,3 +107,47 @@ def test_parse_ts_accepts_dates_and_offsets(text: str, expected: datetime) -> No
 def test_parse_ts_rejects_prose_with_a_hint() -> None:
     with pytest.raises(ValidationError, match="ISO 8601"):
         parse_ts("last tuesday")
+
+
+ids = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=30)
+
+
+@given(
+    content=text,
+    tags=st.lists(text, max_size=4),
+    source=st.none() | text,
+    confidence=st.none() | st.floats(min_value=0.0, max_value=1.0),
+    valid_until=st.none() | st.integers(min_value=0, max_value=2**53 - 1),
+    supersedes=st.none() | ids,
+    meta=st.dictionaries(text, json_values, max_size=4),
+)
+def test_fact_record_bytes_equal_rfc8785_of_the_fact_record(
+    content: str,
+    tags: list[str],
+    source: str | None,
+    confidence: float | None,
+    valid_until: int | None,
+    supersedes: str | None,
+    meta: dict[str, object],
+) -> None:
+    record = {
+        "id": "01K000",
+        "tenant": "acme",
+        "project": "p",
+        "content": content,
+        "fact_type": "knowledge",
+        "tags": tags,
+        "source": source,
+        "confidence": confidence,
+        "valid_from": 1,
+        "valid_until": valid_until,
+        "supersedes": supersedes,
+        "created_at": 2,
+        "meta": meta,
+    }
+    fast = fact_record_bytes(
+        **{k: v for k, v in record.items() if k not in ("tags", "meta")},  # type: ignore[arg-type]
+        tags_json=canonical_json(tags).decode(),
+        meta_json=canonical_json(meta).decode(),
+    )
+    assert fast == rfc8785.dumps(record)

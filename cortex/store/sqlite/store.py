@@ -17,16 +17,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 import apsw
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from ulid import ULID
 
-from cortex.canonical import ZERO_HASH, canonical_json, format_ts, from_micros, to_micros
+from cortex.canonical import (
+    ZERO_HASH,
+    canonical_json,
+    fact_record_bytes,
+    format_ts,
+    from_micros,
+    sha256,
+    to_micros,
+)
 from cortex.errors import Conflict, CortexError, NotFound, StoreClosed, StoreError, ValidationError
 from cortex.ledger import bundle
 from cortex.ledger.chain import build_transaction, transaction_entry
@@ -41,7 +48,7 @@ from cortex.ledger.merkle import (
     subtree_keys_for_inclusion,
     subtree_keys_for_root,
 )
-from cortex.ledger.verify import LedgerRow, TenantVerifier
+from cortex.ledger.verify import checkpoint_problems, head_problems
 from cortex.model import (
     Checkpoint,
     ConsistencyProof,
@@ -64,6 +71,7 @@ from cortex.store.base import (
     WriteOutcome,
     WriteRequest,
 )
+from cortex.store.sqlite import scan
 from cortex.store.sqlite.schema import MIGRATIONS
 
 __all__ = ["Signer", "SqliteStore"]
@@ -74,6 +82,7 @@ Signer = Callable[[str, int, bytes, str], Checkpoint]
 
 _HEAD_CACHE_TENANTS = 1024
 _MAX_CHAIN = 10_000
+_PARALLEL_MIN = 200_000
 _FACT_COLUMNS = (
     "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
     "f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta, f.seq, "
@@ -103,6 +112,40 @@ def _rows(conn: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> list[R
 def _iter_rows(conn: apsw.Connection, sql: str, params: Sequence[Any] = ()) -> Iterator[Row]:
     """Run a query and stream its rows."""
     return iter(conn.execute(sql, params))
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Rows staged by one write request, inserted with one executemany per table."""
+
+    transactions: list[Row] = field(default_factory=list)
+    nodes: list[Row] = field(default_factory=list)
+    facts: list[Row] = field(default_factory=list)
+    tags: list[Row] = field(default_factory=list)
+
+    def flush(self, conn: apsw.Connection) -> None:
+        """Insert everything staged (facts before their tags; order is otherwise free)."""
+        if self.transactions:
+            conn.executemany(
+                f"INSERT INTO transactions(tenant_id, {_TX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                self.transactions,
+            )
+        if self.nodes:
+            conn.executemany(
+                "INSERT INTO merkle_nodes(tenant_id, last_leaf, level, hash) VALUES (?, ?, ?, ?)",
+                self.nodes,
+            )
+        if self.facts:
+            conn.executemany(
+                "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags, source,"
+                " confidence, valid_from, valid_until, supersedes, created_at, meta, seq)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                self.facts,
+            )
+        if self.tags:
+            conn.executemany(
+                "INSERT INTO fact_tags(tenant_id, tag, fact_id) VALUES (?, ?, ?)", self.tags
+            )
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:
@@ -156,17 +199,6 @@ def _visible_at(fact: Fact, as_of: datetime) -> bool:
         and (fact.valid_until is None or as_of < fact.valid_until)
         and (fact.deprecated_at is None or as_of < fact.deprecated_at)
     )
-
-
-def _frontier_keys(size: int) -> list[tuple[int, int]]:
-    """(level, index) of the complete subtrees on the right edge of a tree of `size` leaves."""
-    keys: list[tuple[int, int]] = []
-    start = 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size & (1 << level):
-            keys.append((level, start >> level))
-            start += 1 << level
-    return keys
 
 
 def _node_key(level: int, index: int) -> tuple[int, int]:
@@ -388,7 +420,7 @@ class SqliteStore:
             return _Head(conn.last_insert_rowid(), 0, ZERO_HASH, ())
         tenant_id, next_seq, head_hash = row[0]
         frontier = []
-        for level, index in _frontier_keys(next_seq):
+        for level, index in scan.frontier_keys(next_seq):
             found = _rows(
                 conn,
                 "SELECT hash FROM merkle_nodes WHERE tenant_id = ? AND last_leaf = ? AND level = ?",
@@ -401,7 +433,7 @@ class SqliteStore:
 
     def _append(
         self,
-        conn: apsw.Connection,
+        rows: _Rows,
         tenant: str,
         head: _Head,
         *,
@@ -411,9 +443,9 @@ class SqliteStore:
         ts: int,
         payload: dict[str, Any],
     ) -> tuple[_Head, int]:
-        """Append one transaction and its Merkle nodes; return the new head and the seq used."""
+        """Stage one transaction and its Merkle nodes; return the new head and the seq used."""
         seq = head.next_seq
-        tx, entry = build_transaction(
+        tx, entry, payload_bytes = build_transaction(
             tenant=tenant,
             seq=seq,
             op=op,
@@ -423,8 +455,7 @@ class SqliteStore:
             payload=payload,
             prev_hash=head.head_hash,
         )
-        conn.execute(
-            f"INSERT INTO transactions(tenant_id, {_TX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        rows.transactions.append(
             (
                 head.tenant_id,
                 seq,
@@ -432,36 +463,37 @@ class SqliteStore:
                 subject,
                 actor,
                 tx.ts,
-                canonical_json(payload).decode(),
+                payload_bytes.decode(),
                 tx.payload_digest,
                 tx.prev_hash,
                 tx.hash,
-            ),
+            )
         )
         frontier = {(level, index): h for level, index, h in head.frontier}
         nodes = completed_subtrees(
             seq, leaf_hash(entry), lambda level, index: frontier[(level, index)]
         )
-        conn.executemany(
-            "INSERT INTO merkle_nodes(tenant_id, last_leaf, level, hash) VALUES (?, ?, ?, ?)",
-            [(head.tenant_id, *_node_key(level, index), h) for level, index, h in nodes],
+        tenant_id = head.tenant_id
+        rows.nodes.extend(
+            (tenant_id, ((index + 1) << level) - 1, level, h) for level, index, h in nodes
         )
         merged = len(nodes) - 1  # each completed parent consumed one frontier node
-        top = nodes[-1]
-        new_frontier = (*head.frontier[: len(head.frontier) - merged], top)
-        return _Head(head.tenant_id, seq + 1, tx.hash, new_frontier), seq
+        new_frontier = (*head.frontier[: len(head.frontier) - merged], nodes[-1])
+        return _Head(tenant_id, seq + 1, tx.hash, new_frontier), seq
 
     def _apply_one(
         self, conn: apsw.Connection, request: WriteRequest, heads: dict[str, _Head]
     ) -> WriteOutcome:
+        rows = _Rows()
         if isinstance(request, StoreFacts):
             head = self._head(conn, request.tenant, heads, create=True)
             facts = []
             for draft in request.drafts:
                 fact, head = self._insert_fact(
-                    conn, request.tenant, head, draft, None, request.actor
+                    rows, request.tenant, head, draft, None, request.actor
                 )
                 facts.append(fact)
+            rows.flush(conn)
             self._save_head(conn, request.tenant, head, heads)
             return facts
         if isinstance(request, Deprecate):
@@ -469,7 +501,7 @@ class SqliteStore:
             old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
             ts = self._now()
             head, _ = self._append(
-                conn,
+                rows,
                 request.tenant,
                 head,
                 op="deprecate",
@@ -478,6 +510,7 @@ class SqliteStore:
                 ts=ts,
                 payload={"reason": request.reason},
             )
+            rows.flush(conn)
             conn.execute(
                 "UPDATE facts SET deprecated_at = ?, deprecation_reason = ? WHERE id = ?",
                 (ts, request.reason, old.id),
@@ -488,8 +521,9 @@ class SqliteStore:
             head = self._head(conn, request.tenant, heads, create=False)
             old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
             fact, head = self._insert_fact(
-                conn, request.tenant, head, request.draft, old.id, request.actor, request.reason
+                rows, request.tenant, head, request.draft, old.id, request.actor, request.reason
             )
+            rows.flush(conn)
             conn.execute(
                 "UPDATE facts SET deprecated_at = ?, deprecation_reason = ?, superseded_by = ?"
                 " WHERE id = ?",
@@ -518,7 +552,7 @@ class SqliteStore:
 
     def _insert_fact(
         self,
-        conn: apsw.Connection,
+        rows: _Rows,
         tenant: str,
         head: _Head,
         draft: FactDraft,
@@ -544,13 +578,34 @@ class SqliteStore:
             meta=dict(draft.meta),
             seq=head.next_seq,
         )
-        payload: dict[str, Any] = {"fact_digest": fact.digest().hex()}
+        tags_json = canonical_json(list(fact.tags)).decode()
+        meta_json = canonical_json(dict(fact.meta)).decode()
+        valid_from = to_micros(fact.valid_from)
+        valid_until = None if fact.valid_until is None else to_micros(fact.valid_until)
+        digest = sha256(
+            fact_record_bytes(
+                id=fact.id,
+                tenant=tenant,
+                project=fact.project,
+                content=fact.content,
+                fact_type=fact.fact_type,
+                tags_json=tags_json,
+                source=fact.source,
+                confidence=fact.confidence,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                supersedes=supersedes,
+                created_at=ts,
+                meta_json=meta_json,
+            )
+        )
+        payload: dict[str, Any] = {"fact_digest": digest.hex()}
         if supersedes is not None:
             payload["supersedes"] = supersedes
             if reason is not None:
                 payload["reason"] = reason
         head, seq = self._append(
-            conn,
+            rows,
             tenant,
             head,
             op="store" if supersedes is None else "supersede",
@@ -559,32 +614,25 @@ class SqliteStore:
             ts=ts,
             payload=payload,
         )
-        conn.execute(
-            "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags, source,"
-            " confidence, valid_from, valid_until, supersedes, created_at, meta, seq)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows.facts.append(
             (
                 fact.id,
                 head.tenant_id,
                 fact.project,
                 fact.content,
                 fact.fact_type,
-                json.dumps(list(fact.tags), ensure_ascii=False),
+                tags_json,
                 fact.source,
                 fact.confidence,
-                to_micros(fact.valid_from),
-                None if fact.valid_until is None else to_micros(fact.valid_until),
+                valid_from,
+                valid_until,
                 supersedes,
                 ts,
-                canonical_json(dict(fact.meta)).decode(),
+                meta_json,
                 seq,
-            ),
-        )
-        if fact.tags:
-            conn.executemany(
-                "INSERT INTO fact_tags(tenant_id, tag, fact_id) VALUES (?, ?, ?)",
-                [(head.tenant_id, tag, fact.id) for tag in fact.tags],
             )
+        )
+        rows.tags.extend((head.tenant_id, tag, fact.id) for tag in fact.tags)
         return fact, head
 
     def _active_fact(
@@ -940,8 +988,13 @@ class SqliteStore:
         *,
         check_stored_nodes: bool = True,
         max_problems: int = 10_000,
+        workers: int | None = None,
     ) -> VerifyReport:
-        """Recompute chains, trees, fact digests and checkpoints; report every problem found."""
+        """Recompute chains, trees, fact digests and checkpoints; report every problem found.
+
+        Ledgers of at least `_PARALLEL_MIN` entries are scanned in `workers` child processes
+        (default: one per CPU); `workers` also forces that many ranges on a smaller ledger.
+        """
 
         def read(conn: apsw.Connection) -> VerifyReport:
             names = (
@@ -956,19 +1009,22 @@ class SqliteStore:
                 ident = self._tenant_id(conn, name)
                 if ident is None:
                     raise NotFound(f"tenant {name!r} has no ledger")
-                verifier = self._verify_tenant(
+                found, counts, cut = self._verify_tenant(
                     conn,
                     name,
                     ident[0],
                     public_keys,
                     check_stored_nodes,
                     max_problems - len(problems),
+                    workers,
                 )
-                problems += verifier.problems
-                entries += verifier.entries
-                facts += verifier.facts
-                checkpoints += len(verifier.checkpoints)
-                truncated = truncated or verifier.truncated
+                problems += found
+                entries += counts[0]
+                facts += counts[1]
+                checkpoints += counts[2]
+                truncated = truncated or cut
+            if len(problems) > max_problems:
+                problems, truncated = problems[:max_problems], True
             return VerifyReport(tuple(problems), len(names), entries, facts, checkpoints, truncated)
 
         return await self._run_read(read)
@@ -979,52 +1035,60 @@ class SqliteStore:
         tenant: str,
         tenant_id: int,
         public_keys: Sequence[Ed25519PublicKey],
-        check_stored_nodes: bool,
+        check_nodes: bool,
         max_problems: int,
-    ) -> TenantVerifier:
+        workers: int | None,
+    ) -> tuple[list[Problem], tuple[int, int, int], bool]:
         next_seq, head_hash = _rows(
             conn, "SELECT next_seq, head_hash FROM tenants WHERE id = ?", (tenant_id,)
         )[0]
-        stored: Iterator[tuple[int, int, bytes]] | None = None
-        if check_stored_nodes:
-            stored = iter(
-                conn.execute(
-                    "SELECT last_leaf, level, hash FROM merkle_nodes WHERE tenant_id = ?"
-                    " ORDER BY last_leaf, level",
-                    (tenant_id,),
-                )
-            )
-        verifier = TenantVerifier(
-            tenant=tenant,
-            checkpoints=self._checkpoints(conn, tenant),
-            public_keys=public_keys,
-            stored_nodes=stored,
-            max_problems=max(1, max_problems),
+        checkpoints = self._checkpoints(conn, tenant)
+        wanted = frozenset(c.tree_size for c in checkpoints)
+        parts = workers or (os.cpu_count() or 1)
+        if workers is None and next_seq < _PARALLEL_MIN:
+            parts = 1
+        parts = max(1, min(parts, next_seq))
+        bounds = [next_seq * i // parts for i in range(parts)] + [None]
+        specs: list[dict[str, Any]] = [
+            {
+                "tenant": tenant,
+                "tenant_id": tenant_id,
+                "start": bounds[i],
+                "stop": bounds[i + 1],
+                "fill_to": bounds[i + 1] if bounds[i + 1] is not None else next_seq,
+                "wanted_sizes": wanted,
+                "check_nodes": check_nodes,
+                "max_problems": max_problems,
+            }
+            for i in range(parts)
+        ]
+        if parts == 1:
+            chunks = [scan.scan_range(conn, **specs[0])]
+        else:
+            chunks = scan.scan_parallel(str(self._path), specs)
+        problems: list[Problem] = []
+        roots: dict[int, bytes] = {}
+        for i, chunk in enumerate(chunks):
+            if i:
+                before = chunks[i - 1]
+                resume = (before.last_hash, before.end_frontier)
+                if resume != (chunk.start_prev_hash, chunk.start_frontier):
+                    # The stored state this range started from differs from the recomputed one
+                    # (tampering upstream): scan it again from the recomputed state, here.
+                    chunk = chunks[i] = scan.scan_range(conn, **specs[i], resume=resume)
+            problems += chunk.problems
+            roots.update(chunk.roots)
+        last = chunks[-1]
+        problems += head_problems(tenant, last.position, last.last_hash, next_seq, head_hash)
+        problems += checkpoint_problems(tenant, checkpoints, public_keys, roots, last.position)
+        problems += list(self._state_problems(conn, tenant, tenant_id))
+        counts = (
+            sum(c.entries for c in chunks),
+            sum(c.facts for c in chunks),
+            len(checkpoints),
         )
-        cursor = conn.execute(
-            "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
-            " x.prev_hash, x.hash, f.id, f.project, f.content, f.fact_type, f.tags, f.source,"
-            " f.confidence, f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta,"
-            " f.seq, f.deprecated_at, f.deprecation_reason, f.superseded_by"
-            " FROM transactions x LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.seq = x.seq"
-            " WHERE x.tenant_id = ? ORDER BY x.seq",
-            (tenant_id,),
-        )
-        for row in cursor:
-            fact = None
-            if row[9] is not None:
-                fact = _fact_from_row((row[9], tenant, *row[10:]))
-            seq, op, subject, actor, ts, payload, digest, prev_hash, hash_ = row[:9]
-            verifier.feed(
-                LedgerRow(seq, op, subject, actor, ts, payload, digest, prev_hash, hash_, fact)
-            )
-        verifier.finish(next_seq, head_hash)
-        for problem in self._state_problems(conn, tenant, tenant_id):
-            if len(verifier.problems) >= verifier.max_problems:
-                verifier.truncated = True
-                break
-            verifier.problems.append(problem)
-        return verifier
+        truncated = any(c.truncated for c in chunks)
+        return problems, counts, truncated
 
     @staticmethod
     def _state_problems(conn: apsw.Connection, tenant: str, tenant_id: int) -> Iterator[Problem]:
@@ -1184,14 +1248,18 @@ class SqliteStore:
         return header
 
 
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
 def _fact_id(micros: int) -> str:
     """A ULID whose order follows the store's strictly increasing microsecond clock.
 
-    48 bits of milliseconds, then the remaining microseconds (10 bits), then 70 random bits.
+    48 bits of milliseconds, then the remaining microseconds (10 bits), then 70 random bits,
+    in Crockford base32 (26 characters) as the ULID spec encodes them.
     """
     millis, rest = divmod(micros, 1000)
     value = (millis << 80) | (rest << 70) | secrets.randbits(70)
-    return str(ULID.from_bytes(value.to_bytes(16, "big")))
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
 
 
 def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]]) -> bytes:
