@@ -64,6 +64,11 @@ class Settings:
         """The Ed25519 private key that signs checkpoints (mode 0600)."""
         return self.keys_dir / "signing.key"
 
+    @property
+    def public_key_path(self) -> Path:
+        """The public half of the signing key, for auditors (`verify-export --public-key`)."""
+        return self.keys_dir / "signing.pub"
+
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with `changes` applied (validated like any other Settings)."""
         return replace(self, **changes)

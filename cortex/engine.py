@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cortex.canonical import parse_ts
 from cortex.config import Settings
 from cortex.crypto.keys import create_signing_key, load_public_key, load_signing_key
-from cortex.errors import ConfigError, StoreClosed, ValidationError
+from cortex.errors import ConfigError, IntegrityError, StoreClosed, ValidationError
 from cortex.ledger.checkpoint import sign_checkpoint
 from cortex.model import (
     Checkpoint,
@@ -256,7 +256,7 @@ class Cortex:
         content: str,
         *,
         project: str | None = None,
-        fact_type: str = "knowledge",
+        fact_type: str | None = None,
         tags: Iterable[str] = (),
         source: str | None = None,
         confidence: float | None = None,
@@ -269,7 +269,7 @@ class Cortex:
         draft = FactDraft(
             content=content,
             project=project or "default",
-            fact_type=fact_type,
+            fact_type=fact_type or "knowledge",
             tags=tuple(tags) if not isinstance(tags, str) else (tags,),
             source=source,
             confidence=confidence,
@@ -457,7 +457,7 @@ async def verify_export(
                 public_key_pem is not None
                 and public_key_pem.strip() != header.public_key_pem.strip()
             ):
-                raise ValidationError(
+                raise IntegrityError(
                     "the bundle's public key is not the pinned key: it was not signed by that key"
                 )
             key = load_public_key(header.public_key_pem)

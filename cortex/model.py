@@ -270,6 +270,13 @@ class FactVersion:
     fact: Fact
     transactions: tuple[Transaction, ...]
 
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the fact and its transactions."""
+        return {
+            "fact": self.fact.to_dict(),
+            "transactions": [tx.to_dict() for tx in self.transactions],
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
@@ -348,6 +355,10 @@ class Page:
 
     items: tuple[Fact, ...]
     next_cursor: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: `items` and `next_cursor`."""
+        return {"items": [f.to_dict() for f in self.items], "next_cursor": self.next_cursor}
 
 
 @dataclass(frozen=True, slots=True)

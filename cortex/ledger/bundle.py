@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from cortex.canonical import parse_ts
-from cortex.errors import ValidationError
+from cortex.errors import IntegrityError, StoreError
 from cortex.model import Checkpoint, Fact, Transaction
 
 __all__ = ["FORMAT", "VERSION", "BundleHeader", "read_bundle", "write_bundle"]
@@ -48,33 +48,45 @@ def write_bundle(
 ) -> None:
     """Write a bundle to `path` atomically; an existing file is replaced only when complete."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "w", encoding="utf-8") as out:
-            _line(
-                out,
-                {
-                    "type": "header",
-                    "format": FORMAT,
-                    "version": VERSION,
-                    "tenant": tenant,
-                    "tree_size": tree_size,
-                    "head_hash": head_hash.hex(),
-                    "public_key": public_key_pem.decode(),
-                },
-            )
-            for tx in transactions:
-                _line(out, {"type": "transaction", **tx.to_dict()})
-            for fact in facts:
-                _line(out, {"type": "fact", **fact.to_dict()})
-            for cp in checkpoints:
-                _line(out, {"type": "checkpoint", **cp.to_dict()})
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        header = {
+            "type": "header",
+            "format": FORMAT,
+            "version": VERSION,
+            "tenant": tenant,
+            "tree_size": tree_size,
+            "head_hash": head_hash.hex(),
+            "public_key": public_key_pem.decode(),
+        }
+        _write(path, tmp, header, transactions, facts, checkpoints)
+    except OSError as exc:
+        raise StoreError(f"cannot write bundle {path}: {exc.strerror or exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _write(
+    path: Path,
+    tmp: Path,
+    header: dict[str, Any],
+    transactions: Iterable[Transaction],
+    facts: Iterable[Fact],
+    checkpoints: Iterable[Checkpoint],
+) -> None:
+    """Write every line to `tmp`, fsync it, then move it over `path` in one step."""
+    with open(tmp, "w", encoding="utf-8") as out:
+        _line(out, header)
+        for tx in transactions:
+            _line(out, {"type": "transaction", **tx.to_dict()})
+        for fact in facts:
+            _line(out, {"type": "fact", **fact.to_dict()})
+        for cp in checkpoints:
+            _line(out, {"type": "checkpoint", **cp.to_dict()})
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
 
 
 def _line(out: IO[str], record: dict[str, Any]) -> None:
@@ -87,7 +99,7 @@ def read_bundle(path: Path) -> tuple[BundleHeader, Iterator[Record]]:
     try:
         handle = open(path, encoding="utf-8")  # noqa: SIM115 - closed by the iterator
     except OSError as exc:
-        raise ValidationError(f"cannot read bundle {path}: {exc}") from exc
+        raise IntegrityError(f"cannot read bundle {path}: {exc}") from exc
     first = handle.readline()
     try:
         head = json.loads(first)
@@ -103,7 +115,7 @@ def read_bundle(path: Path) -> tuple[BundleHeader, Iterator[Record]]:
         )
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         handle.close()
-        raise ValidationError(f"{path}: line 1: {exc}") from exc
+        raise IntegrityError(f"{path}: line 1 is not a bundle header: {_why(exc)}") from exc
     return header, _records(path, handle, header.tenant)
 
 
@@ -115,7 +127,13 @@ def _records(path: Path, handle: IO[str], tenant: str) -> Iterator[Record]:
             try:
                 yield _record(json.loads(line), tenant)
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise ValidationError(f"{path}: line {number}: {exc}") from exc
+                raise IntegrityError(f"{path}: line {number} is malformed: {_why(exc)}") from exc
+
+
+def _why(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return str(exc)
 
 
 def _hex(value: Any) -> bytes:

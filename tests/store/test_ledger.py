@@ -287,14 +287,14 @@ def test_export_bundle_with_a_foreign_key_is_rejected_when_a_key_is_pinned(
     memory.export(bundle)
     other = Settings.load(tmp_path / "other")
     pem = cortex.init_home(other).public_key_pem
-    with pytest.raises(cortex.ValidationError, match="pinned"):
+    with pytest.raises(cortex.IntegrityError, match="pinned"):
         cortex.engine.verify_export_sync(bundle, public_key_pem=pem)
 
 
 def test_malformed_bundle_is_a_validation_error_naming_the_line(tmp_path: Path) -> None:
     bundle = tmp_path / "junk.jsonl"
     bundle.write_text("not json\n")
-    with pytest.raises(cortex.ValidationError, match="line 1"):
+    with pytest.raises(cortex.IntegrityError, match="line 1"):
         cortex.engine.verify_export_sync(bundle)
 
 

@@ -34,7 +34,15 @@ from cortex.canonical import (
     sha256,
     to_micros,
 )
-from cortex.errors import Conflict, CortexError, NotFound, StoreClosed, StoreError, ValidationError
+from cortex.errors import (
+    Conflict,
+    CortexError,
+    IntegrityError,
+    NotFound,
+    StoreClosed,
+    StoreError,
+    ValidationError,
+)
 from cortex.ledger import bundle
 from cortex.ledger.chain import build_transaction, transaction_entry
 from cortex.ledger.merkle import (
@@ -404,13 +412,20 @@ class SqliteStore:
         return self._last_ts
 
     def _head(
-        self, conn: apsw.Connection, tenant: str, heads: dict[str, _Head], create: bool
+        self,
+        conn: apsw.Connection,
+        tenant: str,
+        heads: dict[str, _Head],
+        create: bool,
+        fact_id: str | None = None,
     ) -> _Head:
         head = heads.get(tenant) or self._heads.get(tenant)
         if head is not None:
             return head
         row = _rows(conn, "SELECT id, next_seq, head_hash FROM tenants WHERE name = ?", (tenant,))
         if not row:
+            if fact_id is not None:
+                raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
             if not create:
                 raise NotFound(f"tenant {tenant!r} has no ledger yet")
             conn.execute(
@@ -497,7 +512,7 @@ class SqliteStore:
             self._save_head(conn, request.tenant, head, heads)
             return facts
         if isinstance(request, Deprecate):
-            head = self._head(conn, request.tenant, heads, create=False)
+            head = self._head(conn, request.tenant, heads, create=False, fact_id=request.fact_id)
             old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
             ts = self._now()
             head, _ = self._append(
@@ -518,7 +533,7 @@ class SqliteStore:
             self._save_head(conn, request.tenant, head, heads)
             return replace(old, deprecated_at=from_micros(ts), deprecation_reason=request.reason)
         if isinstance(request, Supersede):
-            head = self._head(conn, request.tenant, heads, create=False)
+            head = self._head(conn, request.tenant, heads, create=False, fact_id=request.fact_id)
             old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
             fact, head = self._insert_fact(
                 rows, request.tenant, head, request.draft, old.id, request.actor, request.reason
@@ -1175,7 +1190,12 @@ class SqliteStore:
 
     async def import_bundle(self, path: Path) -> bundle.BundleHeader:
         """Load a bundle's rows verbatim into this (empty) store, for `verify-export`."""
-        return await self._run_write(self._import_bundle, path)
+        try:
+            return await self._run_write(self._import_bundle, path)
+        except apsw.ConstraintError as exc:
+            raise IntegrityError(
+                f"{path}: the bundle repeats or contradicts a row ({exc}); it was altered"
+            ) from exc
 
     def _import_bundle(self, path: Path) -> bundle.BundleHeader:
         conn = self._conn()
