@@ -328,3 +328,30 @@ def test_tampered_subtree_hash_is_reported(
         settings, "UPDATE merkle_nodes SET hash = zeroblob(32) WHERE last_leaf = 15 AND level = 2"
     )
     assert _problems(memory) == {(15, "tree_node_mismatch")}
+
+
+def test_bundle_with_a_duplicated_line_is_an_integrity_error(
+    filled: tuple[CortexSync, list[cortex.Fact]], tmp_path: Path
+) -> None:
+    memory, _ = filled
+    bundle = tmp_path / "b.jsonl"
+    memory.export(bundle)
+    lines = bundle.read_text().splitlines()
+    bundle.write_text("\n".join([*lines[:3], lines[2], *lines[3:]]) + "\n")
+    with pytest.raises(cortex.IntegrityError, match="repeats"):
+        cortex.engine.verify_export_sync(bundle)
+
+
+def test_bundle_line_missing_a_field_names_the_field(
+    filled: tuple[CortexSync, list[cortex.Fact]], tmp_path: Path
+) -> None:
+    memory, _ = filled
+    bundle = tmp_path / "b.jsonl"
+    memory.export(bundle)
+    lines = bundle.read_text().splitlines()
+    record = json.loads(lines[2])
+    del record["hash"]
+    lines[2] = json.dumps(record)
+    bundle.write_text("\n".join(lines) + "\n")
+    with pytest.raises(cortex.IntegrityError, match="line 3 is malformed: missing field 'hash'"):
+        cortex.engine.verify_export_sync(bundle)
