@@ -1,0 +1,251 @@
+"""Ingest benchmark: durable fact writes through the async engine.
+
+Phase "batched": `await engine.store_many(batch)` with batches of `--batch` facts (default
+1,000), one batch at a time, N facts in total -> facts/s (target >= 20,000 facts/s).
+
+Phase "single": `--tasks` concurrent asyncio tasks (default 16) each `await engine.store(...)`
+in a loop, `--single` facts in total -> facts/s and acknowledgement latency p50/p95/p99
+(target p95 < 5 ms). Acknowledgement = the awaited call returned, i.e. the fact's ledger entry
+is committed with synchronous=FULL (group commit: concurrent stores share one fsync).
+
+Facts are deterministic synthetic agent-memory sentences (~100-300 bytes) with tags, project,
+fact type and sometimes source, confidence and meta. No embeddings are involved.
+
+    .venv/bin/python bench/ingest.py --quick          # < 30 s
+    .venv/bin/python bench/ingest.py                  # 100,000 batched + 20,000 single
+
+Human-readable progress goes to stderr; one JSON line with every figure goes to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+import cortex
+from cortex.config import Settings
+
+TARGET_BATCHED_FPS = 20_000
+TARGET_SINGLE_P95_MS = 5.0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Figures: stderr (human) and one JSON line on stdout.",
+    )
+    c.add_common_args(parser)
+    parser.add_argument(
+        "-n", "--facts", type=int, help="facts for the batched phase (default 100000; quick 10000)"
+    )
+    parser.add_argument("--batch", type=int, default=1000, help="facts per store_many call")
+    parser.add_argument(
+        "--single", type=int, help="facts for the single-store phase (default 20000; quick 2000)"
+    )
+    parser.add_argument("--tasks", type=int, default=16, help="concurrent single-store tasks")
+    parser.add_argument(
+        "--phases",
+        default="batched,single",
+        help="comma-separated phases to run, in order (batched, single)",
+    )
+    args = parser.parse_args(argv)
+    if args.facts is None:
+        args.facts = 10_000 if args.quick else 100_000
+    if args.single is None:
+        args.single = 2_000 if args.quick else 20_000
+    args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    unknown = set(args.phases) - {"batched", "single"}
+    if unknown:
+        parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
+    if min(args.facts, args.batch, args.single, args.tasks) < 1:
+        parser.error("counts must be positive")
+    return args
+
+
+async def phase_batched(engine: cortex.Cortex, gen: c.FactGenerator, args: Any) -> dict[str, Any]:
+    total, size = args.facts, args.batch
+    c.log(f"batched: {total:,} facts in store_many batches of {size:,}")
+    call_times: list[float] = []
+    gen_time = 0.0
+    done = 0
+    wall0 = time.perf_counter()
+    next_report = wall0 + 5
+    while done < total:
+        n = min(size, total - done)
+        t = time.perf_counter()
+        items = gen.batch(n)
+        t1 = time.perf_counter()
+        gen_time += t1 - t
+        facts = await engine.store_many(items)
+        call_times.append(time.perf_counter() - t1)
+        assert len(facts) == n
+        done += n
+        if time.perf_counter() >= next_report:
+            rate = done / sum(call_times)
+            c.log(f"  batched {done:,}/{total:,}  {rate:,.0f} facts/s")
+            next_report = time.perf_counter() + 5
+    wall = time.perf_counter() - wall0
+    store_time = sum(call_times)
+    fps = total / store_time
+    c.log(
+        f"batched done: {total:,} facts, {store_time:.2f} s in store_many"
+        f" ({wall:.2f} s wall incl. {gen_time:.2f} s generating data)"
+    )
+    return {
+        "facts": total,
+        "batch": size,
+        "batches": len(call_times),
+        "store_seconds": round(store_time, 3),
+        "wall_seconds": round(wall, 3),
+        "generate_seconds": round(gen_time, 3),
+        "facts_per_s": round(fps, 1),
+        "wall_facts_per_s": round(total / wall, 1),
+        "batch_latency": c.percentiles_ms(call_times),
+        "target_facts_per_s": c.target_line(
+            "batched throughput", fps, "facts/s", ">=", TARGET_BATCHED_FPS
+        ),
+    }
+
+
+async def phase_single(engine: cortex.Cortex, gen: c.FactGenerator, args: Any) -> dict[str, Any]:
+    total, tasks = args.single, args.tasks
+    per_task = [total // tasks + (1 if i < total % tasks else 0) for i in range(tasks)]
+    work = [[gen.store_kwargs() for _ in range(k)] for k in per_task]  # generated up front
+    c.log(f"single: {total:,} facts via engine.store from {tasks} concurrent tasks")
+    stats0 = engine.writer.stats
+    groups0, requests0 = stats0.groups, stats0.requests
+    latencies: list[float] = []
+
+    async def worker(items: list[tuple[str, dict[str, Any]]]) -> None:
+        for content, kwargs in items:
+            t = time.perf_counter()
+            await engine.store(content, **kwargs)
+            latencies.append(time.perf_counter() - t)
+
+    progress_stop = asyncio.Event()
+
+    async def progress() -> None:
+        while not progress_stop.is_set():
+            try:
+                await asyncio.wait_for(progress_stop.wait(), timeout=5)
+            except TimeoutError:
+                c.log(f"  single {len(latencies):,}/{total:,}")
+
+    reporter = asyncio.create_task(progress())
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker(items) for items in work))
+    wall = time.perf_counter() - t0
+    progress_stop.set()
+    await reporter
+    groups = engine.writer.stats.groups - groups0
+    requests = engine.writer.stats.requests - requests0
+    lat = c.percentiles_ms(latencies)
+    fps = total / wall
+    c.log(
+        f"single done: {total:,} facts in {wall:.2f} s = {fps:,.0f} facts/s;"
+        f" {groups:,} group commits, {requests / max(groups, 1):.1f} stores per commit"
+    )
+    c.log(
+        f"  ack latency ms: p50 {lat['p50_ms']:.3f}  p95 {lat['p95_ms']:.3f}"
+        f"  p99 {lat['p99_ms']:.3f}  max {lat['max_ms']:.3f}"
+    )
+    return {
+        "facts": total,
+        "tasks": tasks,
+        "wall_seconds": round(wall, 3),
+        "facts_per_s": round(fps, 1),
+        "latency": lat,
+        "group_commits": groups,
+        "stores_per_commit": round(requests / max(groups, 1), 2),
+        "target_p95_ms": c.target_line(
+            "single-store p95 latency", lat["p95_ms"], "ms", "<", TARGET_SINGLE_P95_MS
+        ),
+    }
+
+
+async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "bench": "ingest",
+        "quick": args.quick,
+        "home": str(home),
+        "env": c.environment(),
+        "settings": {
+            "checkpoint_every": settings.checkpoint_every,
+            "write_batch_max": settings.write_batch_max,
+            "write_queue_size": settings.write_queue_size,
+        },
+        "fsync_probe": c.fsync_probe_ms(home),
+    }
+    c.log(
+        f"home {home}; fsync probe p50 {result['fsync_probe']['p50_ms']:.3f} ms,"
+        f" p95 {result['fsync_probe']['p95_ms']:.3f} ms"
+    )
+    gen = c.FactGenerator(args.seed)
+    engine = await cortex.open(settings)
+    profiler = c.PhaseProfiler(args.profile) if args.profile else None
+    try:
+        result["durability"] = await c.durability(engine)
+        c.log(f"durability: {result['durability']}")
+        result["facts_before"] = (await engine.stats()).transactions
+        if profiler is not None:
+            profiler.install(engine)
+        for phase in args.phases:
+            fn = phase_batched if phase == "batched" else phase_single
+            with c.maybe_phase(profiler, f"ingest-{phase}"):
+                result[phase] = await fn(engine, gen, args)
+        stats = await engine.stats()
+    finally:
+        await engine.aclose()
+    if profiler is not None:
+        result["profile"] = profiler.reports
+    files = c.checkpointed_db_bytes(settings.database_path)
+    facts = stats.facts
+    db_bytes = files["db"] + files["db_wal"]
+    result["db"] = {
+        "facts": facts,
+        "transactions": stats.transactions,
+        "checkpoints": stats.checkpoints,
+        "bytes_while_open": stats.database_bytes,
+        "bytes_after_close": db_bytes,
+        "bytes_per_fact": round(db_bytes / max(facts, 1), 1),
+        "content_bytes_per_fact": round(gen.content_bytes / max(gen.generated, 1), 1),
+        "by_table": c.db_breakdown(settings.database_path, facts),
+    }
+    result["peak_rss_mib"] = c.peak_rss_mib()
+    c.log(
+        f"db: {db_bytes / 1e6:,.1f} MB for {facts:,} facts = {result['db']['bytes_per_fact']:,.0f}"
+        f" bytes/fact (content averages {result['db']['content_bytes_per_fact']:.0f} bytes);"
+        f" peak RSS {result['peak_rss_mib']} MiB"
+    )
+    c.log_breakdown(result["db"]["by_table"])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    t0 = time.perf_counter()
+    with c.bench_home(args.home, args.keep) as (home, _temporary):
+        settings = c.settings_for(home, args)
+        result = asyncio.run(run(args, home, settings))
+    result["total_seconds"] = round(time.perf_counter() - t0, 2)
+    c.log("summary:")
+    if "batched" in result:
+        c.log(f"  batched  {result['batched']['facts_per_s']:>12,.0f} facts/s  (>= 20,000)")
+    if "single" in result:
+        s = result["single"]
+        c.log(
+            f"  single   {s['facts_per_s']:>12,.0f} facts/s  p95 {s['latency']['p95_ms']:.3f} ms"
+            " (< 5 ms)"
+        )
+    c.emit(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
