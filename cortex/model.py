@@ -88,6 +88,9 @@ class FactDraft:
     valid_from: datetime | None = None
     valid_until: datetime | None = None
     meta: Mapping[str, Any] = field(default_factory=dict)
+    # Canonical JSON text of `tags` and `meta`, computed once while validating.
+    tags_json: str = field(init=False, repr=False, compare=False)
+    meta_json: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.content, str) or not self.content.strip():
@@ -131,7 +134,9 @@ class FactDraft:
             raise ValidationError("valid_until must be later than valid_from")
         if not isinstance(self.meta, Mapping):
             raise ValidationError("meta must be a JSON object")
-        canonical_json(dict(self.meta))  # raises ValidationError when meta has no canonical form
+        # canonical_json raises ValidationError when meta has no canonical form
+        object.__setattr__(self, "meta_json", canonical_json(dict(self.meta)).decode())
+        object.__setattr__(self, "tags_json", canonical_json(list(self.tags)).decode())
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,9 +44,15 @@ def build_transaction(
     ts: str,
     payload: Mapping[str, Any],
     prev_hash: bytes,
+    payload_bytes: bytes | None = None,
 ) -> tuple[Transaction, bytes, bytes]:
-    """Return the new transaction, its entry bytes and its canonical payload bytes."""
-    payload_bytes = canonical_record(payload)
+    """Return the new transaction, its entry bytes and its canonical payload bytes.
+
+    `payload_bytes`, when given, must be the canonical JSON of `payload` (a caller that builds
+    it directly saves the encoding).
+    """
+    if payload_bytes is None:
+        payload_bytes = canonical_record(payload)
     payload_digest = sha256(payload_bytes)
     entry = entry_bytes(
         tenant=tenant,
@@ -65,7 +71,7 @@ def build_transaction(
         subject=subject,
         actor=actor,
         ts=ts,
-        payload=dict(payload),
+        payload=payload,
         payload_digest=payload_digest,
         prev_hash=prev_hash,
         hash=chain_hash(prev_hash, entry),

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from ulid import ULID
 
 import cortex
 from cortex import Conflict, CortexSync, NotFound, ValidationError
@@ -30,10 +31,14 @@ def test_store_then_get_returns_the_same_fact_with_its_ledger_seq(memory: Cortex
     assert got.valid_from == got.created_at
 
 
-def test_store_many_assigns_dense_seqs_in_order(memory: CortexSync) -> None:
+def test_store_many_assigns_dense_seqs_and_ulids_in_order(memory: CortexSync) -> None:
     facts = memory.store_many([{"content": f"fact number {i}"} for i in range(50)])
     assert [f.seq for f in facts] == list(range(50))
     assert [f.id for f in facts] == sorted(f.id for f in facts)
+    for fact in facts:
+        ulid = ULID.from_str(fact.id)
+        assert str(ulid) == fact.id
+        assert abs(ulid.datetime - fact.created_at) < timedelta(milliseconds=1)
 
 
 def test_store_many_with_one_invalid_item_writes_nothing(memory: CortexSync) -> None:

@@ -46,7 +46,6 @@ from cortex.errors import (
 from cortex.ledger import bundle
 from cortex.ledger.chain import build_transaction, transaction_entry
 from cortex.ledger.merkle import (
-    completed_subtrees,
     consistency_proof_from_subtrees,
     inclusion_proof_from_subtrees,
     leaf_hash,
@@ -131,8 +130,15 @@ class _Rows:
     facts: list[Row] = field(default_factory=list)
     tags: list[Row] = field(default_factory=list)
 
+    def extend(self, other: _Rows) -> None:
+        """Stage everything `other` staged."""
+        self.transactions += other.transactions
+        self.nodes += other.nodes
+        self.facts += other.facts
+        self.tags += other.tags
+
     def flush(self, conn: apsw.Connection) -> None:
-        """Insert everything staged (facts before their tags; order is otherwise free)."""
+        """Insert everything staged, then forget it."""
         if self.transactions:
             conn.executemany(
                 f"INSERT INTO transactions(tenant_id, {_TX_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -154,6 +160,7 @@ class _Rows:
             conn.executemany(
                 "INSERT INTO fact_tags(tenant_id, tag, fact_id) VALUES (?, ?, ?)", self.tags
             )
+        self.transactions, self.nodes, self.facts, self.tags = [], [], [], []
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:
@@ -369,13 +376,24 @@ class SqliteStore:
         return self._write_conn
 
     def _apply_group(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
+        """Apply a group in one transaction: facts are staged and inserted together.
+
+        `StoreFacts` requests cannot fail on stored state, so their rows are staged for the whole
+        group (one insert per table, one head update per tenant). Requests that read stored state
+        (deprecate, supersede, checkpoint) first flush what is staged, then run inside their own
+        savepoint so that their failure undoes only themselves.
+        """
         conn = self._conn()
         heads: dict[str, _Head] = {}
+        staged = _Rows()
         outcomes: list[WriteOutcome] = []
-        last_ts = self._last_ts
         try:
             conn.execute("BEGIN IMMEDIATE")
             for request in requests:
+                if isinstance(request, StoreFacts):
+                    outcomes.append(self._stage_facts(conn, staged, request, heads))
+                    continue
+                staged.flush(conn)
                 before = dict(heads)
                 conn.execute("SAVEPOINT request")
                 try:
@@ -388,11 +406,15 @@ class SqliteStore:
                     continue
                 conn.execute("RELEASE request")
                 outcomes.append(outcome)
+            staged.flush(conn)
             for tenant, head in heads.items():
-                self._maybe_checkpoint(conn, tenant, head, outcomes)
+                conn.execute(
+                    "UPDATE tenants SET next_seq = ?, head_hash = ? WHERE id = ?",
+                    (head.next_seq, head.head_hash, head.tenant_id),
+                )
+                self._maybe_checkpoint(conn, tenant, head)
             conn.execute("COMMIT")
         except BaseException:
-            self._last_ts = last_ts
             if not conn.get_autocommit():
                 conn.execute("ROLLBACK")
             self._heads.clear()
@@ -400,6 +422,19 @@ class SqliteStore:
         for tenant, head in heads.items():
             self._remember_head(tenant, head)
         return outcomes
+
+    def _stage_facts(
+        self, conn: apsw.Connection, staged: _Rows, request: StoreFacts, heads: dict[str, _Head]
+    ) -> list[Fact]:
+        head = self._head(conn, request.tenant, heads, create=True)
+        mine = _Rows()
+        facts = []
+        for draft in request.drafts:
+            fact, head = self._insert_fact(mine, request.tenant, head, draft, None, request.actor)
+            facts.append(fact)
+        staged.extend(mine)
+        heads[request.tenant] = head
+        return facts
 
     def _remember_head(self, tenant: str, head: _Head) -> None:
         self._heads[tenant] = head
@@ -457,6 +492,7 @@ class SqliteStore:
         actor: str | None,
         ts: int,
         payload: dict[str, Any],
+        payload_bytes: bytes | None = None,
     ) -> tuple[_Head, int]:
         """Stage one transaction and its Merkle nodes; return the new head and the seq used."""
         seq = head.next_seq
@@ -469,6 +505,7 @@ class SqliteStore:
             ts=format_ts(ts),
             payload=payload,
             prev_hash=head.head_hash,
+            payload_bytes=payload_bytes,
         )
         rows.transactions.append(
             (
@@ -484,33 +521,23 @@ class SqliteStore:
                 tx.hash,
             )
         )
-        frontier = {(level, index): h for level, index, h in head.frontier}
-        nodes = completed_subtrees(
-            seq, leaf_hash(entry), lambda level, index: frontier[(level, index)]
-        )
+        # The nodes that leaf `seq` completes (as merkle.completed_subtrees): the leaf, then a
+        # parent with each left sibling on the right edge while the index is odd.
         tenant_id = head.tenant_id
-        rows.nodes.extend(
-            (tenant_id, ((index + 1) << level) - 1, level, h) for level, index, h in nodes
-        )
-        merged = len(nodes) - 1  # each completed parent consumed one frontier node
-        new_frontier = (*head.frontier[: len(head.frontier) - merged], nodes[-1])
-        return _Head(tenant_id, seq + 1, tx.hash, new_frontier), seq
+        frontier = list(head.frontier)
+        level, index, node = 0, seq, leaf_hash(entry)
+        rows.nodes.append((tenant_id, seq, 0, node))
+        while index & 1:
+            node = node_hash(frontier.pop()[2], node)
+            level, index = level + 1, index >> 1
+            rows.nodes.append((tenant_id, ((index + 1) << level) - 1, level, node))
+        frontier.append((level, index, node))
+        return _Head(tenant_id, seq + 1, tx.hash, tuple(frontier)), seq
 
     def _apply_one(
         self, conn: apsw.Connection, request: WriteRequest, heads: dict[str, _Head]
     ) -> WriteOutcome:
         rows = _Rows()
-        if isinstance(request, StoreFacts):
-            head = self._head(conn, request.tenant, heads, create=True)
-            facts = []
-            for draft in request.drafts:
-                fact, head = self._insert_fact(
-                    rows, request.tenant, head, draft, None, request.actor
-                )
-                facts.append(fact)
-            rows.flush(conn)
-            self._save_head(conn, request.tenant, head, heads)
-            return facts
         if isinstance(request, Deprecate):
             head = self._head(conn, request.tenant, heads, create=False, fact_id=request.fact_id)
             old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
@@ -530,7 +557,7 @@ class SqliteStore:
                 "UPDATE facts SET deprecated_at = ?, deprecation_reason = ? WHERE id = ?",
                 (ts, request.reason, old.id),
             )
-            self._save_head(conn, request.tenant, head, heads)
+            heads[request.tenant] = head
             return replace(old, deprecated_at=from_micros(ts), deprecation_reason=request.reason)
         if isinstance(request, Supersede):
             head = self._head(conn, request.tenant, heads, create=False, fact_id=request.fact_id)
@@ -549,21 +576,12 @@ class SqliteStore:
                     old.id,
                 ),
             )
-            self._save_head(conn, request.tenant, head, heads)
+            heads[request.tenant] = head
             return fact
         if isinstance(request, MakeCheckpoint):
             head = self._head(conn, request.tenant, heads, create=False)
             return self._checkpoint(conn, request.tenant, head)
         raise ValidationError(f"unknown write request {type(request).__name__}")
-
-    def _save_head(
-        self, conn: apsw.Connection, tenant: str, head: _Head, heads: dict[str, _Head]
-    ) -> None:
-        conn.execute(
-            "UPDATE tenants SET next_seq = ?, head_hash = ? WHERE id = ?",
-            (head.next_seq, head.head_hash, head.tenant_id),
-        )
-        heads[tenant] = head
 
     def _insert_fact(
         self,
@@ -593,8 +611,8 @@ class SqliteStore:
             meta=dict(draft.meta),
             seq=head.next_seq,
         )
-        tags_json = canonical_json(list(fact.tags)).decode()
-        meta_json = canonical_json(dict(fact.meta)).decode()
+        tags_json = draft.tags_json
+        meta_json = draft.meta_json
         valid_from = to_micros(fact.valid_from)
         valid_until = None if fact.valid_until is None else to_micros(fact.valid_until)
         digest = sha256(
@@ -615,10 +633,13 @@ class SqliteStore:
             )
         )
         payload: dict[str, Any] = {"fact_digest": digest.hex()}
+        payload_bytes = None
         if supersedes is not None:
             payload["supersedes"] = supersedes
             if reason is not None:
                 payload["reason"] = reason
+        else:
+            payload_bytes = f'{{"fact_digest":"{payload["fact_digest"]}"}}'.encode()
         head, seq = self._append(
             rows,
             tenant,
@@ -628,6 +649,7 @@ class SqliteStore:
             actor=actor or draft.source,
             ts=ts,
             payload=payload,
+            payload_bytes=payload_bytes,
         )
         rows.facts.append(
             (
@@ -694,9 +716,7 @@ class SqliteStore:
         )
         return checkpoint
 
-    def _maybe_checkpoint(
-        self, conn: apsw.Connection, tenant: str, head: _Head, outcomes: list[WriteOutcome]
-    ) -> None:
+    def _maybe_checkpoint(self, conn: apsw.Connection, tenant: str, head: _Head) -> None:
         """Sign a checkpoint when this group carried the tenant across a multiple of N."""
         if self._signer is None or head.next_seq == 0:
             return
@@ -1269,6 +1289,8 @@ class SqliteStore:
 
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+# 10 bits -> 2 characters; 13 pairs encode the 128-bit value padded to 130 bits.
+_CROCKFORD_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
 
 
 def _fact_id(micros: int) -> str:
@@ -1279,7 +1301,8 @@ def _fact_id(micros: int) -> str:
     """
     millis, rest = divmod(micros, 1000)
     value = (millis << 80) | (rest << 70) | secrets.randbits(70)
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+    pairs = _CROCKFORD_PAIRS
+    return "".join(pairs[(value >> shift) & 1023] for shift in range(120, -1, -10))
 
 
 def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]]) -> bytes:
