@@ -24,6 +24,7 @@ __all__ = [
     "ZERO_HASH",
     "canonical_json",
     "canonical_record",
+    "encode_json_string",
     "entry_bytes",
     "fact_record_bytes",
     "format_ts",
@@ -36,6 +37,7 @@ __all__ = [
 ZERO_HASH = bytes(32)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _dumps_str: Callable[[str], str] = encode_basestring  # JSON string literal, UTF-8 kept
+encode_json_string = _dumps_str
 
 
 _sha256 = hashlib.sha256

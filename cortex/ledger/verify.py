@@ -8,6 +8,7 @@ stops at the first problem. It is pure: the store (or an export reader) feeds it
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
@@ -15,10 +16,10 @@ from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cortex.canonical import ZERO_HASH, entry_bytes, sha256
+from cortex.canonical import ZERO_HASH, encode_json_string, entry_bytes, sha256
 from cortex.ledger.chain import chain_hash
 from cortex.ledger.checkpoint import key_id, verify_checkpoint_signature
-from cortex.ledger.merkle import leaf_hash, node_hash
+from cortex.ledger.merkle import node_hash
 from cortex.model import Checkpoint, Problem, ProblemKind
 
 __all__ = [
@@ -52,6 +53,13 @@ class LedgerRow:
     hash: bytes
     fact_id: str | None
     fact_digest: bytes | None
+
+
+_sha256 = hashlib.sha256
+
+
+def _jstr(value: str | None) -> str:
+    return "null" if value is None else encode_json_string(value)
 
 
 _DIGEST_PREFIX = '{"fact_digest":"'
@@ -94,11 +102,16 @@ class TenantVerifier:
     _prev_hash: bytes = ZERO_HASH
     _frontier: list[_Node] = field(default_factory=list)
     roots: dict[int, bytes] = field(default_factory=dict)
-    _recent: OrderedDict[bytes, int] = field(default_factory=OrderedDict)
+    # The last _REORDER_WINDOW entries' (stored hash, logged seq), a ring indexed by seq.
+    _recent: list[tuple[bytes, int] | None] = field(
+        default_factory=lambda: [None] * _REORDER_WINDOW
+    )
+    _tenant_json: str = ""
     _suspects: OrderedDict[bytes, tuple[int, LedgerRow]] = field(default_factory=OrderedDict)
     _next_stored: tuple[int, int, bytes] | None = None
 
     def __post_init__(self) -> None:
+        self._tenant_json = _jstr(self.tenant)
         self._position = self.start_seq
         self._prev_hash = self.start_prev_hash
         self._frontier = [_Node(*node) for node in self.start_frontier]
@@ -122,19 +135,17 @@ class TenantVerifier:
             self._report(row.seq, "entries_reordered", "seq repeats or goes backwards")
             return
         self.entries += 1
-        entry = entry_bytes(
-            tenant=self.tenant,
-            seq=row.seq,
-            op=row.op,
-            subject=row.subject,
-            actor=row.actor,
-            ts=row.ts,
-            payload_digest=row.payload_digest.hex(),
-            prev_hash=row.prev_hash.hex(),
-        )
+        # The entry bytes, as cortex.canonical.entry_bytes builds them (inlined: this runs once
+        # per ledger entry and dominates verification time).
+        entry = (
+            f'{{"actor":{_jstr(row.actor)},"op":{_jstr(row.op)},'
+            f'"payload_digest":"{row.payload_digest.hex()}","prev_hash":"{row.prev_hash.hex()}",'
+            f'"seq":{row.seq},"subject":{_jstr(row.subject)},"tenant":{self._tenant_json},'
+            f'"ts":"{row.ts}"}}'
+        ).encode()
         bad = False
         origin = row.seq  # the seq this row's content was logged at
-        if chain_hash(row.prev_hash, entry) != row.hash:
+        if _sha256(row.prev_hash + _sha256(entry).digest()).digest() != row.hash:
             bad = True
             self._suspects[row.prev_hash] = (row.seq, row)
             if len(self._suspects) > _REORDER_WINDOW:
@@ -149,25 +160,23 @@ class TenantVerifier:
                 )
             else:
                 self._report(row.seq, "entry_altered", "stored hash does not match the entry")
-        elif (row.prev_hash != self._prev_hash and row.seq > 0) or (
-            row.seq == 0 and row.prev_hash != ZERO_HASH
-        ):
+        elif row.prev_hash != self._prev_hash:
             bad = True
             self._report(row.seq, "chain_broken", "prev_hash does not link to the previous entry")
-        self._resolve_suspect(row, origin)
-        self._recent[row.hash] = origin
-        if len(self._recent) > _REORDER_WINDOW:
-            self._recent.popitem(last=False)
-        if not bad and sha256(row.payload.encode()) != row.payload_digest:
+        if self._suspects:
+            self._resolve_suspect(row, origin)
+        self._recent[row.seq % _REORDER_WINDOW] = (row.hash, origin)
+        if not bad and _sha256(row.payload.encode()).digest() != row.payload_digest:
             bad = True
             self._report(row.seq, "payload_changed", "payload does not match payload_digest")
-        bad = self._check_fact(row) or bad
+        if row.op in FACT_OPS or row.fact_id is not None:
+            bad = self._check_fact(row) or bad
         self._prev_hash = row.hash
-        self._append_leaf(leaf_hash(entry), tainted=bad)
+        self._append_leaf(_sha256(b"\x00" + entry).digest(), tainted=bad)
 
     def _reordered_origin(self, row: LedgerRow) -> int | None:
         """The seq this row's content was logged at, if it links into the chain elsewhere."""
-        origin = self._recent.get(row.prev_hash)
+        origin = next((o for h, o in filter(None, self._recent) if h == row.prev_hash), None)
         if origin is None:
             return None
         candidate = origin + 1
@@ -244,12 +253,12 @@ class TenantVerifier:
         index = self._position
         node = _Node(0, index, leaf if leaf is not None else ZERO_HASH, tainted or leaf is None)
         self._compare_stored(node)
-        while node.index % 2 == 1:
+        while node.index & 1:
             left = self._frontier.pop()
             node = _Node(
                 node.level + 1,
-                node.index // 2,
-                node_hash(left.hash, node.hash),
+                node.index >> 1,
+                _sha256(b"\x01" + left.hash + node.hash).digest(),
                 left.tainted or node.tainted,
             )
             self._compare_stored(node)
@@ -267,7 +276,18 @@ class TenantVerifier:
     def _compare_stored(self, node: _Node) -> None:
         if self.stored_nodes is None:
             return
-        key = ((node.index + 1) << node.level) - 1, node.level
+        key = (((node.index + 1) << node.level) - 1, node.level)
+        stored = self._next_stored
+        if stored is not None and stored[0] == key[0] and stored[1] == key[1]:
+            # The common case: the next stored node is this one.
+            self._next_stored = next(self.stored_nodes, None)
+            if stored[2] != node.hash and not node.tainted:
+                self._report(
+                    key[0],
+                    "tree_node_mismatch",
+                    f"stored subtree hash at level {node.level} differs",
+                )
+            return
         while self._next_stored is not None and self._next_stored[:2] < key:
             last_leaf, level, _ = self._next_stored
             self._report(last_leaf, "tree_node_mismatch", f"stray stored node at level {level}")
@@ -278,9 +298,9 @@ class TenantVerifier:
                     key[0], "tree_node_mismatch", f"stored node at level {node.level} is missing"
                 )
             return
-        stored = self._next_stored[2]
+        stored = self._next_stored
         self._next_stored = next(self.stored_nodes, None)
-        if stored != node.hash and not node.tainted:
+        if stored[2] != node.hash and not node.tainted:
             self._report(
                 key[0], "tree_node_mismatch", f"stored subtree hash at level {node.level} differs"
             )

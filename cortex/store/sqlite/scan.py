@@ -27,7 +27,7 @@ from cortex.errors import StoreError
 from cortex.ledger.verify import LedgerRow, TenantVerifier
 from cortex.model import Problem
 
-__all__ = ["ChunkResult", "frontier_keys", "scan_parallel", "scan_range"]
+__all__ = ["ChunkResult", "ParallelScan", "frontier_keys", "scan_parallel", "scan_range"]
 
 _ROWS_SQL = (
     "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
@@ -180,8 +180,36 @@ def _scan_file(path: str, **kwargs: Any) -> ChunkResult:
         conn.close()
 
 
-def scan_parallel(path: str, ranges: Sequence[dict[str, Any]]) -> list[ChunkResult]:
-    """Scan each range in its own child process; results in the order of `ranges`."""
+@dataclass(slots=True)
+class ParallelScan:
+    """Child processes scanning ranges; `results()` waits for them."""
+
+    children: list[subprocess.Popen[bytes]]
+
+    def results(self) -> list[ChunkResult]:
+        """Wait for every child; its results in range order, or StoreError if any failed."""
+        results = []
+        failure: list[str] | None = None
+        for child in self.children:
+            out, err = child.communicate()
+            if child.returncode != 0:
+                failure = failure or err.decode(errors="replace").strip().splitlines()[-1:]
+                continue
+            results.append(pickle.loads(base64.b64decode(out)))
+        if failure is not None:
+            raise StoreError(f"a verification worker failed: {' '.join(failure)}")
+        return results
+
+    def stop(self) -> None:
+        """Kill and reap any child still running (after an error elsewhere)."""
+        for child in self.children:
+            if child.poll() is None:
+                child.kill()
+            child.communicate()
+
+
+def scan_parallel(path: str, ranges: Sequence[dict[str, Any]]) -> ParallelScan:
+    """Start scanning each range in its own child process (collect with `.results()`)."""
     children = []
     for spec in ranges:
         arg = json.dumps({**spec, "path": path, "wanted_sizes": sorted(spec["wanted_sizes"])})
@@ -192,17 +220,7 @@ def scan_parallel(path: str, ranges: Sequence[dict[str, Any]]) -> list[ChunkResu
                 stderr=subprocess.PIPE,
             )
         )
-    results = []
-    failure = None
-    for child in children:
-        out, err = child.communicate()
-        if child.returncode != 0:
-            failure = failure or err.decode(errors="replace").strip().splitlines()[-1:]
-            continue
-        results.append(pickle.loads(base64.b64decode(out)))
-    if failure is not None:
-        raise StoreError(f"a verification worker failed: {' '.join(failure)}")
-    return results
+    return ParallelScan(children)
 
 
 def _main(argv: list[str]) -> int:

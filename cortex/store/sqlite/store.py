@@ -1099,8 +1099,14 @@ class SqliteStore:
         ]
         if parts == 1:
             chunks = [scan.scan_range(conn, **specs[0])]
+            state = list(self._state_problems(conn, tenant, tenant_id))
         else:
-            chunks = scan.scan_parallel(str(self._path), specs)
+            running = scan.scan_parallel(str(self._path), specs)
+            try:
+                state = list(self._state_problems(conn, tenant, tenant_id))  # meanwhile
+                chunks = running.results()
+            finally:
+                running.stop()
         problems: list[Problem] = []
         roots: dict[int, bytes] = {}
         for i, chunk in enumerate(chunks):
@@ -1116,7 +1122,7 @@ class SqliteStore:
         last = chunks[-1]
         problems += head_problems(tenant, last.position, last.last_hash, next_seq, head_hash)
         problems += checkpoint_problems(tenant, checkpoints, public_keys, roots, last.position)
-        problems += list(self._state_problems(conn, tenant, tenant_id))
+        problems += state
         counts = (
             sum(c.entries for c in chunks),
             sum(c.facts for c in chunks),
