@@ -9,7 +9,9 @@ ledger and verifies the whole ledger. Safe to run repeatedly: each run appends n
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.panel import Panel
@@ -83,14 +85,23 @@ def run(home: str, console: Console) -> bool:
             console.print(
                 f"  [red]{problem.tenant} seq {problem.seq}: {problem.kind}: {problem.detail}"
             )
+    cli = _cli_command()
     console.print(
         Panel(
-            f"Data directory: {home}\nTry: cortex list --home {home} --project demo\n"
-            f"     cortex verify --home {home}",
+            f"Data directory: {home}\nTry: {cli} list --home {home} --project demo\n"
+            f"     {cli} verify --home {home}",
             title="next",
         )
     )
     return ok and report.ok
+
+
+def _cli_command() -> str:
+    """How to call the CLI from here: `cortex` if it is on PATH, else its path in this venv."""
+    beside = Path(sys.executable).parent / "cortex"
+    if shutil.which("cortex") == str(beside) or not beside.exists():
+        return "cortex"
+    return str(beside)
 
 
 def main(argv: list[str] | None = None) -> int:
