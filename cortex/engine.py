@@ -478,6 +478,8 @@ class _Portal:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
+        self._lock = threading.Lock()
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="cortex-loop", daemon=True)
         self._thread.start()
 
@@ -486,12 +488,27 @@ class _Portal:
         self.loop.run_forever()
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        with self._lock:
+            if self._stopped:
+                coro.close()
+                raise StoreClosed("the handle is closed; call cortex.connect() again")
+            future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop)
         return future.result()
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
+        # Finish what was scheduled before the stop: calls that had not started (the engine is
+        # closed, so they fail fast with StoreClosed) and the hand-over of finished calls' results
+        # to their waiting threads. Otherwise those threads wait forever.
+        pending = asyncio.all_tasks(self.loop)
+
+        async def settle() -> None:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+        self.loop.run_until_complete(settle())
         self.loop.close()
 
 

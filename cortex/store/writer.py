@@ -63,6 +63,8 @@ class GroupCommitWriter:
         self._task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._in_flight: list[_Pending] = []
+        self._applying: asyncio.Future[list[WriteOutcome]] | None = None
+        self._final_error: CortexError | None = None
         self._closed = False
         self.stats = WriterStats()
 
@@ -105,6 +107,9 @@ class GroupCommitWriter:
                     " retry later or raise write_queue_size",
                     retry_after=max(1.0, self._timeout),
                 ) from None
+            if self._final_error is not None:
+                # The writer stopped for good while we waited for room: nobody drains the queue.
+                self._fail_queue(self._final_error)
         outcome = await future
         if isinstance(outcome, CortexError):
             raise outcome
@@ -140,13 +145,30 @@ class GroupCommitWriter:
             await asyncio.sleep(min(1.0, 0.01 * self.stats.restarts))
 
     def _fail_in_flight(self, error: CortexError) -> None:
-        for pending in self._in_flight:
+        group, self._in_flight = self._in_flight, []
+        applying, self._applying = self._applying, None
+        self.stats.errors += 1
+        if applying is not None and not applying.done():
+            # The store's thread is still running this group's transaction (the drain task was
+            # cancelled, not the thread): answer each caller with what it actually did.
+            applying.add_done_callback(lambda done: self._settle(group, done, error))
+            return
+        for pending in group:
             if not pending.future.done():
                 pending.future.set_result(error)
-        self._in_flight = []
-        self.stats.errors += 1
+
+    @staticmethod
+    def _settle(
+        group: list[_Pending], applying: asyncio.Future[list[WriteOutcome]], error: CortexError
+    ) -> None:
+        failed = applying.cancelled() or applying.exception() is not None
+        outcomes = [error] * len(group) if failed else applying.result()
+        for pending, outcome in zip(group, outcomes, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(outcome)
 
     def _fail_queue(self, error: CortexError) -> None:
+        self._final_error = error
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if not pending.future.done():
@@ -162,8 +184,10 @@ class GroupCommitWriter:
                 group.append(nxt)
                 rows += nxt.request.weight
             self._in_flight = group
-            outcomes = await self._apply([p.request for p in group])
+            self._applying = asyncio.ensure_future(self._apply([p.request for p in group]))
+            outcomes = await asyncio.shield(self._applying)
             self._in_flight = []
+            self._applying = None
             self.stats.groups += 1
             self.stats.requests += len(group)
             self.stats.last_group_size = rows
@@ -180,13 +204,15 @@ class GroupCommitWriter:
         self._closed = True
         while (self._in_flight or not self._queue.empty()) and self.running:
             await asyncio.sleep(0.005)
-        for task in (self._task, self._supervisor):
-            if task is not None and not task.done():
-                task.cancel()
-        for task in (self._task, self._supervisor):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        # Only tasks still running are stopped and awaited: one that already ended (a crashed
+        # drain, a supervisor that gave up) was handled by the supervisor; awaiting it here
+        # would re-raise its crash out of close().
+        stopping = [t for t in (self._task, self._supervisor) if t is not None and not t.done()]
+        for task in stopping:
+            task.cancel()
+        for task in stopping:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         self._fail_in_flight(StoreClosed("the engine closed before this write was committed"))
         self._fail_queue(StoreClosed("the engine closed before this write was committed"))
         self._supervisor = None
