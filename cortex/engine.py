@@ -106,12 +106,7 @@ def init_home(settings: Settings) -> InitResult:
         create_signing_key(settings.signing_key_path)
         created = True
     key = load_signing_key(settings.signing_key_path)
-
-    async def create_db() -> None:
-        store = await SqliteStore.open(settings.database_path, read_threads=1)
-        await store.close()
-
-    asyncio.run(create_db())
+    SqliteStore.create(settings.database_path)
     return InitResult(home, created, _public_pem(key.public_key()))
 
 

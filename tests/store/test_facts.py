@@ -214,3 +214,11 @@ def test_timestamps_are_strictly_increasing(memory: CortexSync) -> None:
     facts = memory.store_many([{"content": f"t{i}"} for i in range(100)])
     created = [f.created_at for f in facts]
     assert all(b - a >= timedelta(microseconds=1) for a, b in itertools.pairwise(created))
+
+
+async def test_init_home_works_inside_a_running_event_loop(tmp_path: object) -> None:
+    settings = cortex.Settings.load(str(tmp_path) + "/async-home")
+    result = cortex.init_home(settings)
+    assert result.created
+    async with await cortex.open(settings) as engine:
+        assert (await engine.store("made in a loop")).seq == 0

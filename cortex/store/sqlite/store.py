@@ -272,6 +272,18 @@ class SqliteStore:
             raise
         return store
 
+    @classmethod
+    def create(cls, path: Path) -> None:
+        """Create (or migrate) the database at `path` synchronously, then close it."""
+        store = cls(path, read_threads=1, checkpoint_every=1, signer=None)
+        try:
+            store._open_writer()
+        finally:
+            store._close_writer()
+            store._writer_pool.shutdown()
+            store._reader_pool.shutdown()
+            store._closed = True
+
     def _connect(self) -> apsw.Connection:
         try:
             conn = apsw.Connection(str(self._path))
