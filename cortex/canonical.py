@@ -63,18 +63,20 @@ def _check_json_value(value: Any, path: str) -> None:
         raise ValidationError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
-def _has_surrogate(text: str) -> bool:
-    return not text.isascii() and any("\ud800" <= ch <= "\udfff" for ch in text)
+_MAX_SAFE_INT = 2**53 - 1  # larger integers have no exact I-JSON number (RFC 8785 §3.2.2.3)
 
 
 def canonical_json(value: Any) -> bytes:
     """Return the RFC 8785 canonical JSON bytes of `value`; raise ValidationError if it has none."""
-    if isinstance(value, Mapping) and not value:
-        return b"{}"
-    if isinstance(value, list | tuple) and all(
-        isinstance(item, str) and not _has_surrogate(item) for item in value
-    ):
-        return ("[" + ",".join(_dumps_str(item) for item in value) + "]").encode()
+    kind = type(value)
+    try:
+        # Fast paths for what facts carry (metadata objects, tag lists); same bytes as rfc8785.
+        if kind is dict and all(type(key) is str for key in value):
+            return canonical_record(value)
+        if (kind is list or kind is tuple) and all(type(item) is str for item in value):
+            return ("[" + ",".join(_dumps_str(item) for item in value) + "]").encode()
+    except UnicodeEncodeError as exc:
+        raise ValidationError(f"value is not valid Unicode: {exc.reason}") from exc
     _check_json_value(value, "$")
     try:
         return bytes(rfc8785.dumps(value))
@@ -117,7 +119,7 @@ def _jvalue(value: Any) -> str:
         return _dumps_str(value)
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
+    if isinstance(value, int) and -_MAX_SAFE_INT <= value <= _MAX_SAFE_INT:
         return str(value)
     if isinstance(value, float) and (value == 0.0 or 1e-4 <= abs(value) < 1e16):
         # In this range Python's shortest repr uses the same digits and fixed notation as

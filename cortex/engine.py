@@ -132,9 +132,9 @@ def _when(value: datetime | str | None, name: str) -> datetime | None:
 
 def draft_from_mapping(item: Mapping[str, Any], *, default_project: str = "default") -> FactDraft:
     """Build a FactDraft from a JSON-like mapping (as read from JSONL or an API body)."""
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise ValidationError("each fact must be a JSON object with at least 'content'")
-    unknown = set(item) - _DRAFT_FIELDS
+    unknown = item.keys() - _DRAFT_FIELDS
     if unknown:
         raise ValidationError(f"unknown field(s): {', '.join(sorted(unknown))}")
     if "content" not in item:

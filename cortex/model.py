@@ -95,9 +95,13 @@ class FactDraft:
     def __post_init__(self) -> None:
         if not isinstance(self.content, str) or not self.content.strip():
             raise ValidationError("content must be a non-empty string")
-        if _has_lone_surrogate(self.content):
-            raise ValidationError("content is not valid Unicode (lone surrogate)")
-        size = len(self.content.encode("utf-8"))
+        if self.content.isascii():
+            size = len(self.content)
+        else:
+            try:
+                size = len(self.content.encode("utf-8"))
+            except UnicodeEncodeError:
+                raise ValidationError("content is not valid Unicode (lone surrogate)") from None
         if size > MAX_CONTENT_BYTES:
             raise ValidationError(
                 f"content is {size} bytes; the limit is {MAX_CONTENT_BYTES} bytes per fact"
@@ -106,37 +110,46 @@ class FactDraft:
         check_name("fact_type", self.fact_type)
         if self.source is not None:
             check_name("source", self.source)
-        if isinstance(self.tags, str) or not isinstance(self.tags, Sequence):
+        tags = self.tags
+        if type(tags) is not tuple and (isinstance(tags, str) or not isinstance(tags, Sequence)):
             raise ValidationError("tags must be a list of strings")
-        if len(self.tags) > MAX_TAGS:
-            raise ValidationError(f"at most {MAX_TAGS} tags per fact, got {len(self.tags)}")
-        for tag in self.tags:
-            if not isinstance(tag, str) or not _TAG.match(tag) or _has_lone_surrogate(tag):
-                raise ValidationError(
-                    f"tag {tag!r} is invalid: 1-64 characters, no commas or line breaks"
-                )
-        object.__setattr__(self, "tags", tuple(sorted(set(self.tags))))
+        if tags:
+            if len(tags) > MAX_TAGS:
+                raise ValidationError(f"at most {MAX_TAGS} tags per fact, got {len(tags)}")
+            for tag in tags:
+                if not isinstance(tag, str) or not _TAG.match(tag) or _has_lone_surrogate(tag):
+                    raise ValidationError(
+                        f"tag {tag!r} is invalid: 1-64 characters, no commas or line breaks"
+                    )
+            object.__setattr__(self, "tags", tuple(sorted(set(tags))))
+            object.__setattr__(self, "tags_json", canonical_json(self.tags).decode())
+        else:
+            object.__setattr__(self, "tags", ())
+            object.__setattr__(self, "tags_json", "[]")
         if self.confidence is not None:
             if isinstance(self.confidence, bool) or not isinstance(self.confidence, int | float):
                 raise ValidationError("confidence must be a number between 0 and 1")
             if not 0.0 <= float(self.confidence) <= 1.0:
                 raise ValidationError(f"confidence must be between 0 and 1, got {self.confidence}")
             object.__setattr__(self, "confidence", float(self.confidence))
-        for name in ("valid_from", "valid_until"):
-            value = getattr(self, name)
-            if value is not None and not isinstance(value, datetime):
-                raise ValidationError(f"{name} must be a datetime")
-        if (
-            self.valid_from is not None
-            and self.valid_until is not None
-            and to_micros(self.valid_until) <= to_micros(self.valid_from)
-        ):
-            raise ValidationError("valid_until must be later than valid_from")
-        if not isinstance(self.meta, Mapping):
-            raise ValidationError("meta must be a JSON object")
+        if self.valid_from is not None or self.valid_until is not None:
+            for name in ("valid_from", "valid_until"):
+                value = getattr(self, name)
+                if value is not None and not isinstance(value, datetime):
+                    raise ValidationError(f"{name} must be a datetime")
+            if (
+                self.valid_from is not None
+                and self.valid_until is not None
+                and to_micros(self.valid_until) <= to_micros(self.valid_from)
+            ):
+                raise ValidationError("valid_until must be later than valid_from")
+        meta = self.meta
+        if type(meta) is not dict:
+            if not isinstance(meta, Mapping):
+                raise ValidationError("meta must be a JSON object")
+            meta = dict(meta)
         # canonical_json raises ValidationError when meta has no canonical form
-        object.__setattr__(self, "meta_json", canonical_json(dict(self.meta)).decode())
-        object.__setattr__(self, "tags_json", canonical_json(list(self.tags)).decode())
+        object.__setattr__(self, "meta_json", canonical_json(meta).decode() if meta else "{}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,3 +151,23 @@ def test_fact_record_bytes_equal_rfc8785_of_the_fact_record(
         meta_json=canonical_json(meta).decode(),
     )
     assert fast == rfc8785.dumps(record)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"n": 2**53},
+        {"deep": {"x": [1.0, float("nan")]}},
+        {"s": "lone \ud800 surrogate"},
+        ["tag", "\udfff"],
+        {"when": datetime(2026, 1, 1)},
+    ],
+)
+def test_fast_paths_reject_what_rfc8785_rejects(bad: object) -> None:
+    with pytest.raises(ValidationError):
+        canonical_json(bad)
+
+
+@given(st.dictionaries(text, json_values, max_size=6))
+def test_canonical_json_equals_rfc8785_for_any_json_object(value: dict[str, object]) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)

@@ -8,9 +8,11 @@ mode readers never block on the writer. Blocking SQLite calls never run on the e
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import queue
+import random
 import secrets
 import threading
 import time
@@ -245,6 +247,8 @@ class SqliteStore:
         self._write_conn: apsw.Connection | None = None
         self._heads: OrderedDict[str, _Head] = OrderedDict()
         self._last_ts = 0
+        # Randomness of fact ids: seeded from the OS once (ids are unique, not secret).
+        self._random = random.Random(secrets.token_bytes(32))
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -608,7 +612,7 @@ class SqliteStore:
         ts = self._now()
         created = from_micros(ts)
         fact = Fact(
-            id=_fact_id(ts),
+            id=_fact_id(ts, self._random.getrandbits(70)),
             tenant=tenant,
             project=draft.project,
             content=draft.content,
@@ -1306,21 +1310,22 @@ class SqliteStore:
         return header
 
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-# 10 bits -> 2 characters; 13 pairs encode the 128-bit value padded to 130 bits.
-_CROCKFORD_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+# RFC 4648 base32 to Crockford's alphabet (which ULIDs use).
+_TO_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
 
 
-def _fact_id(micros: int) -> str:
+def _fact_id(micros: int, random_bits: int) -> str:
     """A ULID whose order follows the store's strictly increasing microsecond clock.
 
-    48 bits of milliseconds, then the remaining microseconds (10 bits), then 70 random bits,
-    in Crockford base32 (26 characters) as the ULID spec encodes them.
+    48 bits of milliseconds, then the remaining microseconds (10 bits), then 70 random bits:
+    128 bits written as 26 base32 characters (the value shifted left by 6 bits fills 17 bytes
+    whose first 130 bits are the ULID's 26 characters, the first two bits being zero).
     """
     millis, rest = divmod(micros, 1000)
-    value = (millis << 80) | (rest << 70) | secrets.randbits(70)
-    pairs = _CROCKFORD_PAIRS
-    return "".join(pairs[(value >> shift) & 1023] for shift in range(120, -1, -10))
+    value = (millis << 80) | (rest << 70) | random_bits
+    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
 
 
 def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]]) -> bytes:
