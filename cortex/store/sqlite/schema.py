@@ -16,7 +16,7 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE TABLE facts (
         rowid_      INTEGER PRIMARY KEY,
-        id          TEXT NOT NULL UNIQUE,
+        id          TEXT NOT NULL,
         tenant_id   INTEGER NOT NULL REFERENCES tenants(id),
         project     TEXT NOT NULL,
         content     TEXT NOT NULL,
@@ -34,7 +34,7 @@ MIGRATIONS: tuple[str, ...] = (
         deprecation_reason TEXT,
         superseded_by      TEXT
     );
-    CREATE INDEX facts_by_tenant_id ON facts(tenant_id, id);
+    CREATE UNIQUE INDEX facts_by_tenant_id ON facts(tenant_id, id);
     CREATE INDEX facts_by_tenant_seq ON facts(tenant_id, seq);
     CREATE TABLE fact_tags (
         tenant_id INTEGER NOT NULL,
@@ -55,7 +55,8 @@ MIGRATIONS: tuple[str, ...] = (
         hash           BLOB NOT NULL,
         PRIMARY KEY (tenant_id, seq)
     ) WITHOUT ROWID;
-    CREATE INDEX transactions_by_subject ON transactions(tenant_id, subject);
+    -- Changes to existing facts, by the fact they change (a store entry is found by facts.seq).
+    CREATE INDEX transactions_changes ON transactions(tenant_id, subject) WHERE op <> 'store';
     -- Hashes of complete, aligned subtrees. The node (level, index) covers leaves
     -- [index * 2^level, (index + 1) * 2^level); it is keyed by the last leaf it covers so that
     -- key order is the order in which nodes complete (what `verify` streams through).

@@ -570,8 +570,9 @@ class SqliteStore:
             )
             rows.flush(conn)
             conn.execute(
-                "UPDATE facts SET deprecated_at = ?, deprecation_reason = ? WHERE id = ?",
-                (ts, request.reason, old.id),
+                "UPDATE facts SET deprecated_at = ?, deprecation_reason = ?"
+                " WHERE tenant_id = ? AND id = ?",
+                (ts, request.reason, head.tenant_id, old.id),
             )
             heads[request.tenant] = head
             return replace(old, deprecated_at=from_micros(ts), deprecation_reason=request.reason)
@@ -584,11 +585,12 @@ class SqliteStore:
             rows.flush(conn)
             conn.execute(
                 "UPDATE facts SET deprecated_at = ?, deprecation_reason = ?, superseded_by = ?"
-                " WHERE id = ?",
+                " WHERE tenant_id = ? AND id = ?",
                 (
                     to_micros(fact.created_at),
                     request.reason or f"superseded by {fact.id}",
                     fact.id,
+                    head.tenant_id,
                     old.id,
                 ),
             )
@@ -840,13 +842,21 @@ class SqliteStore:
                 if newer is None:
                     break
                 chain.append(newer)
+            tenant_id = self._sizes(conn, tenant)[0]
             versions = []
             for fact in chain:
+                # The entry that created the fact (at its seq), then every later change of it.
                 rows = _rows(
                     conn,
-                    f"SELECT {_TX_COLUMNS} FROM transactions x JOIN tenants t ON t.id = x.tenant_id"
-                    " WHERE t.name = ? AND x.subject = ? ORDER BY x.seq",
-                    (tenant, fact.id),
+                    f"SELECT {_TX_COLUMNS} FROM transactions WHERE tenant_id = ? AND seq = ?"
+                    " AND subject = ?",
+                    (tenant_id, fact.seq, fact.id),
+                ) + _rows(
+                    conn,
+                    f"SELECT {_TX_COLUMNS} FROM transactions INDEXED BY transactions_changes"
+                    " WHERE tenant_id = ? AND op <> 'store' AND subject = ? AND seq <> ?"
+                    " ORDER BY seq",
+                    (tenant_id, fact.id, fact.seq),
                 )
                 versions.append(FactVersion(fact, tuple(_tx_from_row(tenant, r) for r in rows)))
             return versions
@@ -1160,10 +1170,11 @@ class SqliteStore:
         # Every deprecate/supersede entry must be reflected in the fact it changed ...
         for seq, op, subject, ts, payload, fid, dep_at, reason, sup_by in conn.execute(
             "SELECT x.seq, x.op, x.subject, x.ts, x.payload, f.id, f.deprecated_at,"
-            " f.deprecation_reason, f.superseded_by FROM transactions x"
+            " f.deprecation_reason, f.superseded_by"
+            " FROM transactions x INDEXED BY transactions_changes"
             " LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.id = CASE x.op"
             "   WHEN 'deprecate' THEN x.subject ELSE json_extract(x.payload, '$.supersedes') END"
-            " WHERE x.tenant_id = ? AND x.op IN ('deprecate', 'supersede')",
+            " WHERE x.tenant_id = ? AND x.op <> 'store' AND x.op IN ('deprecate', 'supersede')",
             (tenant_id,),
         ):
             body = json.loads(payload)
@@ -1182,9 +1193,12 @@ class SqliteStore:
         # ... and every fact marked deprecated or superseded must have such an entry.
         for fid, seq in conn.execute(
             "SELECT f.id, f.seq FROM facts f WHERE f.tenant_id = ? AND f.deprecated_at IS NOT NULL"
-            " AND NOT EXISTS (SELECT 1 FROM transactions x WHERE x.tenant_id = f.tenant_id AND ("
-            "   (x.op = 'deprecate' AND x.subject = f.id) OR"
-            "   (x.op = 'supersede' AND x.subject = f.superseded_by)))",
+            " AND NOT EXISTS (SELECT 1 FROM transactions x INDEXED BY transactions_changes"
+            "   WHERE x.tenant_id = f.tenant_id AND x.op <> 'store' AND x.subject = f.id"
+            "   AND x.op = 'deprecate')"
+            " AND NOT EXISTS (SELECT 1 FROM transactions x INDEXED BY transactions_changes"
+            "   WHERE x.tenant_id = f.tenant_id AND x.op <> 'store' AND x.subject = f.superseded_by"
+            "   AND x.op = 'supersede')",
             (tenant_id,),
         ):
             yield Problem(
