@@ -14,7 +14,11 @@ $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CORTEX needs Python >= 3.11")'
 	$(PYTHON) -m venv $(VENV)
 
+# torch first, pinned to the CPU build that pip finds without a CUDA download.
+TORCH ?= torch==2.13.0
+
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(PIP) install $(TORCH)
 	$(PIP) install -e .
 	@touch $@
 

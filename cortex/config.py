@@ -35,15 +35,31 @@ class Settings:
     write_batch_max: int = 2000
     write_timeout: float = 5.0
     read_threads: int = 4
+    embedder: str = "minilm"
+    rrf_k: int = 60
+    vector_weight: float = 1.0
+    text_weight: float = 0.5
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
         check_name("tenant", self.tenant)
-        positive_ints = ("checkpoint_every", "write_queue_size", "write_batch_max", "read_threads")
+        positive_ints = (
+            "checkpoint_every",
+            "write_queue_size",
+            "write_batch_max",
+            "read_threads",
+            "rrf_k",
+        )
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
+        for name in ("vector_weight", "text_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise ConfigError(f"setting {name} must be a number >= 0, got {value!r}")
+        if self.embedder not in ("minilm", "none"):
+            raise ConfigError(f"setting embedder must be 'minilm' or 'none', got {self.embedder!r}")
         if not isinstance(self.write_timeout, int | float) or self.write_timeout <= 0:
             raise ConfigError(
                 f"setting write_timeout must be > 0 seconds, got {self.write_timeout!r}"

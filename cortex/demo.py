@@ -2,8 +2,9 @@
 
     python -m cortex.demo --home ~/.cortex
 
-Stores a few facts in the project `demo`, supersedes one, lists them, proves one entry is in the
-ledger and verifies the whole ledger. Safe to run repeatedly: each run appends new facts.
+Stores a few facts in the project `demo`, supersedes one, lists them, searches them, proves one
+entry is in the ledger and verifies the whole ledger. Safe to run repeatedly: each run appends
+new facts.
 """
 
 from __future__ import annotations
@@ -62,7 +63,14 @@ def run(home: str, console: Console) -> bool:
             table.add_row(fact.id, fact.fact_type, ",".join(fact.tags), fact.content)
         console.print(table)
 
-        console.rule("[bold]4. Proof that the newest fact is in the ledger (RFC 9162)")
+        console.rule("[bold]4. Recall by meaning and by words (hybrid search)")
+        question = "which host runs the staging database?"
+        for hit in memory.search(question, k=3, project="demo"):
+            ranks = ", ".join(f"{method} #{rank}" for method, rank in sorted(hit.ranks.items()))
+            console.print(f"  {hit.score:.4f}  ({ranks})  {hit.fact.content}", markup=False)
+        console.print(f"  for: {question!r}", markup=False)
+
+        console.rule("[bold]5. Proof that the newest fact is in the ledger (RFC 9162)")
         proof = memory.inclusion_proof(newer.id)
         ok = verify_inclusion(proof.leaf_hash, proof.seq, proof.tree_size, proof.path, proof.root)
         console.print(
@@ -75,7 +83,7 @@ def run(home: str, console: Console) -> bool:
             f" signature {checkpoint.signature.hex()[:16]}..."
         )
 
-        console.rule("[bold]5. Verify the whole ledger")
+        console.rule("[bold]6. Verify the whole ledger")
         report = memory.verify()
         console.print(
             f"  {report.entries} entries, {report.facts} facts, {report.checkpoints} checkpoints"

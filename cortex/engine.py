@@ -13,13 +13,13 @@ import builtins
 import os
 import tempfile
 import threading
-from collections.abc import Callable, Coroutine, Iterable, Mapping
-from concurrent.futures import Future
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -37,14 +37,19 @@ from cortex.model import (
     FactVersion,
     InclusionProof,
     Page,
+    SearchHit,
     Stats,
     VerifyReport,
     check_name,
 )
+from cortex.search.embedder import Embedder, make_embedder
+from cortex.search.searcher import Searcher, SearchMode, SearchOptions
+from cortex.search.text import index_text
 from cortex.store.base import (
     Deprecate,
     ListFilter,
     MakeCheckpoint,
+    SearchData,
     StoreFacts,
     Supersede,
     WriteOutcome,
@@ -164,19 +169,41 @@ class Cortex:
         store: SqliteStore,
         writer: GroupCommitWriter,
         key: Ed25519PrivateKey,
+        embedder: Embedder | None,
     ) -> None:
         self.settings = settings
         self._store = store
         self._writer = writer
         self._key = key
         self._public_key = key.public_key()
+        self._embedder = embedder
+        self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-embed")
+        self._searcher = Searcher(
+            store,
+            embedder,
+            self._embed_pool,
+            options=SearchOptions(
+                rrf_k=settings.rrf_k,
+                vector_weight=settings.vector_weight,
+                text_weight=settings.text_weight,
+            ),
+        )
         self._closed = False
 
     @classmethod
     async def open(
-        cls, settings: Settings | str | os.PathLike[str] | None = None, **options: Any
+        cls,
+        settings: Settings | str | os.PathLike[str] | None = None,
+        *,
+        embedder: Embedder | Literal["settings"] | None = "settings",
+        **options: Any,
     ) -> Cortex:
-        """Open the engine on an initialised data directory (see `cortex init`)."""
+        """Open the engine on an initialised data directory (see `cortex init`).
+
+        The embedder named by `settings.embedder` is created (and loaded lazily, on first use)
+        unless `embedder` passes one in, or None for a text-only engine; an engine shares a
+        passed-in embedder with its other users (it holds no per-engine state).
+        """
         if not isinstance(settings, Settings):
             settings = Settings.load(settings, **options)
         elif options:
@@ -205,15 +232,19 @@ class Cortex:
             timeout=settings.write_timeout,
         )
         writer.start()
-        return cls(settings, store, writer, key)
+        chosen = make_embedder(settings.embedder) if embedder == "settings" else embedder
+        return cls(settings, store, writer, key, chosen)
 
     async def aclose(self) -> None:
         """Finish queued writes, stop the writer and close the store. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        await self._writer.close()
-        await self._store.close()
+        try:
+            await self._writer.close()
+            await self._store.close()
+        finally:
+            self._embed_pool.shutdown(wait=True)
 
     async def __aenter__(self) -> Cortex:
         return self
@@ -272,7 +303,9 @@ class Cortex:
             valid_until=_when(valid_until, "valid_until"),
             meta=meta or {},
         )
-        facts = await self._write(StoreFacts(self._tenant(tenant), (draft,)))
+        name = self._tenant(tenant)
+        search = await self._search_data((draft,))
+        facts = await self._write(StoreFacts(name, (draft,), search=search))
         assert isinstance(facts, list)
         return facts[0]
 
@@ -288,7 +321,9 @@ class Cortex:
                 raise ValidationError(f"item {number}: {exc}") from exc
         if not drafts:
             return []
-        facts = await self._write(StoreFacts(self._tenant(tenant), tuple(drafts)))
+        name = self._tenant(tenant)
+        search = await self._search_data(drafts)
+        facts = await self._write(StoreFacts(name, tuple(drafts), search=search))
         assert isinstance(facts, list)
         return facts
 
@@ -363,7 +398,10 @@ class Cortex:
             valid_until=_when(valid_until, "valid_until"),
             meta=meta if meta is not None else old.meta,
         )
-        request = Supersede(name, fact_id, draft, _reason(reason) if reason else None)
+        (search,) = await self._search_data((draft,))
+        request = Supersede(
+            name, fact_id, draft, _reason(reason) if reason else None, search=search
+        )
         fact = await self._write(request)
         assert isinstance(fact, Fact)
         return fact
@@ -373,6 +411,65 @@ class Cortex:
     ) -> builtins.list[FactVersion]:
         """Every version of a fact (its supersession chain), with the transactions of each."""
         return await self._store.history(self._tenant(tenant), fact_id)
+
+    async def _search_data(self, drafts: Sequence[FactDraft]) -> tuple[SearchData, ...]:
+        """Index text and (with an embedder) vectors for `drafts`, computed off the event loop."""
+        vectors: list[bytes | None] = [None] * len(drafts)
+        model_id = None
+        if self._embedder is not None:
+            embedder = self._embedder
+            loop = asyncio.get_running_loop()
+            matrix = await loop.run_in_executor(
+                self._embed_pool, embedder.embed, [d.content for d in drafts]
+            )
+            vectors = [row.tobytes() for row in matrix]
+            model_id = embedder.model_id
+        return tuple(
+            SearchData(index_text(d.content), index_text(" ".join(d.tags)), vector, model_id)
+            for d, vector in zip(drafts, vectors, strict=True)
+        )
+
+    async def search(
+        self,
+        query: str,
+        *,
+        k: int = 10,
+        mode: SearchMode = "hybrid",
+        project: str | None = None,
+        fact_type: str | None = None,
+        tags: Iterable[str] = (),
+        source: str | None = None,
+        as_of: datetime | str | None = None,
+        min_confidence: float | None = None,
+        include_inactive: bool = False,
+        tenant: str | None = None,
+    ) -> builtins.list[SearchHit]:
+        """The `k` facts that best answer `query`, best first, by meaning and by words.
+
+        `mode` "hybrid" fuses vector and BM25 rankings (Reciprocal Rank Fusion); "vector" and
+        "text" use one of them. Filters apply while candidates are gathered, so `k` hits come
+        back whenever that many facts pass them. With `as_of`, only facts valid at that instant
+        are searched, as they were recorded then. A text-only engine (embedder "none") treats
+        "hybrid" as "text".
+        """
+        if min_confidence is not None and (
+            isinstance(min_confidence, bool)
+            or not isinstance(min_confidence, int | float)
+            or not 0 <= min_confidence <= 1
+        ):
+            raise ValidationError("min_confidence must be a number between 0 and 1")
+        filters = ListFilter(
+            project=project,
+            fact_type=fact_type,
+            tags=tuple(tags) if not isinstance(tags, str) else (tags,),
+            source=source,
+            include_inactive=include_inactive,
+            as_of=_when(as_of, "as_of"),
+            min_confidence=None if min_confidence is None else float(min_confidence),
+        )
+        return await self._searcher.search(
+            self._tenant(tenant), query, k=k, mode=mode, filters=filters
+        )
 
     # ------------------------------------------------------------------ ledger
 
@@ -525,10 +622,12 @@ class CortexSync:
     Use as a context manager, or call `close()`. Safe to call from several threads.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, embedder: Embedder | Literal["settings"] | None = "settings"
+    ) -> None:
         self._portal = _Portal()
         try:
-            self.engine: Cortex = self._portal.call(Cortex.open(settings))
+            self.engine: Cortex = self._portal.call(Cortex.open(settings, embedder=embedder))
         except BaseException:
             self._portal.stop()
             raise
@@ -573,6 +672,7 @@ class CortexSync:
     list = _blocking(Cortex.list)
     deprecate = _blocking(Cortex.deprecate)
     supersede = _blocking(Cortex.supersede)
+    search = _blocking(Cortex.search)
     history = _blocking(Cortex.history)
     verify = _blocking(Cortex.verify)
     inclusion_proof = _blocking(Cortex.inclusion_proof)
@@ -584,9 +684,17 @@ class CortexSync:
     tenants = _blocking(Cortex.tenants)
 
 
-def connect(path: Settings | str | os.PathLike[str] | None = None, **options: Any) -> CortexSync:
-    """Open a blocking handle on a data directory: `with cortex.connect(path) as mem: ...`."""
+def connect(
+    path: Settings | str | os.PathLike[str] | None = None,
+    *,
+    embedder: Embedder | Literal["settings"] | None = "settings",
+    **options: Any,
+) -> CortexSync:
+    """Open a blocking handle on a data directory: `with cortex.connect(path) as mem: ...`.
+
+    `embedder` as for `Cortex.open`: by default the one `settings.embedder` names.
+    """
     settings = path if isinstance(path, Settings) else Settings.load(path, **options)
     if isinstance(path, Settings) and options:
         settings = settings.with_overrides(**options)
-    return CortexSync(settings)
+    return CortexSync(settings, embedder=embedder)

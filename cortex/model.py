@@ -27,6 +27,7 @@ __all__ = [
     "Page",
     "Problem",
     "ProblemKind",
+    "SearchHit",
     "Stats",
     "Transaction",
     "VerifyReport",
@@ -377,6 +378,29 @@ class Page:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: `items` and `next_cursor`."""
         return {"items": [f.to_dict() for f in self.items], "next_cursor": self.next_cursor}
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One search result: the fact, its score, and the rank each method gave it (1 = best).
+
+    `score` is the fused RRF score in hybrid mode, the cosine similarity in vector mode and the
+    negated BM25 score in text mode; higher is better in every mode. `fact.seq` is its ledger
+    entry, for `inclusion_proof`.
+    """
+
+    fact: Fact
+    score: float
+    ranks: Mapping[str, int]
+
+    @property
+    def seq(self) -> int:
+        """The ledger seq of the entry that stored this fact."""
+        return self.fact.seq
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: the fact, its score and the per-method ranks."""
+        return {"fact": self.fact.to_dict(), "score": self.score, "ranks": dict(self.ranks)}
 
 
 @dataclass(frozen=True, slots=True)

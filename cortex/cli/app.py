@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import typer
 
-from cortex.cli import facts, home, ledger
+from cortex.cli import facts, home, ledger, search
 from cortex.cli.exit_codes import reports_errors
 
 __all__ = ["app", "main"]
@@ -19,6 +19,7 @@ _COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("deprecate", facts.deprecate),
     ("supersede", facts.supersede),
     ("history", facts.history),
+    ("search", search.search),
     ("verify", ledger.verify),
     ("proof", ledger.proof),
     ("consistency", ledger.consistency),

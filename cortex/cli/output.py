@@ -30,6 +30,7 @@ __all__ = [
     "checkpoint_fields",
     "consistency_fields",
     "fact_fields",
+    "fact_preview",
     "facts_table",
     "history_table",
     "inclusion_fields",
@@ -84,7 +85,8 @@ def _text(value: object) -> Text:
     return Text(str(value))
 
 
-def _preview(content: str) -> Text:
+def fact_preview(content: str) -> Text:
+    """One line of a fact's content, shortened for a table cell."""
     line = " ".join(content.split())
     if len(line) > _CONTENT_PREVIEW:
         line = line[: _CONTENT_PREVIEW - 1] + "…"
@@ -130,7 +132,7 @@ def facts_table(facts: Sequence[Fact], *, with_status: bool) -> Table:
             _text(fact.fact_type),
             *status,
             _text(fact.tags),
-            _preview(fact.content),
+            fact_preview(fact.content),
         )
     return table
 

@@ -31,6 +31,7 @@ __all__ = [
     "Deprecate",
     "ListFilter",
     "MakeCheckpoint",
+    "SearchData",
     "Store",
     "StoreFacts",
     "Supersede",
@@ -40,12 +41,29 @@ __all__ = [
 
 
 @dataclass(frozen=True, slots=True)
+class SearchData:
+    """What the search indexes keep of one fact: the text to index and, optionally, its vector.
+
+    `vector` is float32 bytes from the embedder `model_id`; None for a text-only engine.
+    """
+
+    text: str
+    tags: str
+    vector: bytes | None = None
+    model_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoreFacts:
-    """Append new facts (one `store` transaction each) to `tenant`'s ledger."""
+    """Append new facts (one `store` transaction each) to `tenant`'s ledger.
+
+    `search`, when given, has one entry per draft, in order.
+    """
 
     tenant: str
     drafts: tuple[FactDraft, ...]
     actor: str | None = None
+    search: tuple[SearchData, ...] | None = None
 
     @property
     def weight(self) -> int:
@@ -73,6 +91,7 @@ class Supersede:
     draft: FactDraft
     reason: str | None = None
     actor: str | None = None
+    search: SearchData | None = None
     weight: int = 1
 
 
@@ -98,6 +117,7 @@ class ListFilter:
     source: str | None = None
     include_inactive: bool = False
     as_of: datetime | None = None
+    min_confidence: float | None = None
 
 
 class Store(Protocol):

@@ -20,9 +20,9 @@ def home(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def runner(home: Path) -> CliRunner:
-    """A runner with CORTEX_HOME set to `home` and no other CORTEX_* variable."""
+    """A runner with CORTEX_HOME set to `home`, a text-only engine, no other CORTEX_* variable."""
     env: dict[str, str | None] = {name: None for name in os.environ if name.startswith("CORTEX_")}
-    return CliRunner(env={**env, "CORTEX_HOME": str(home)})
+    return CliRunner(env={**env, "CORTEX_HOME": str(home), "CORTEX_EMBEDDER": "none"})
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ CORTEX = Path(sys.executable).parent / "cortex"
 
 def _run(home: Path, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CORTEX_")}
+    env["CORTEX_EMBEDDER"] = "none"
     env["CORTEX_HOME"] = str(home)
     return subprocess.run(
         [str(CORTEX), *args],

@@ -27,6 +27,7 @@ def make_home(tmp_path: Path) -> Callable[..., Settings]:
     """
 
     def make(name: str = "home", **overrides: Any) -> Settings:
+        overrides.setdefault("embedder", "none")  # the write path, not the model, is under test
         settings = Settings.load(tmp_path / name, environ={}, **overrides)
         cortex.init_home(settings)
         return settings

@@ -217,7 +217,7 @@ def test_acknowledged_writes_survive_sigkill_at_random_moments(
     seed = int(os.environ.get("CORTEX_RELIABILITY_SEED", str(random.randrange(1 << 30))))
     rng = random.Random(seed)
     home = tmp_path / "home"  # the child initialises it on its first run (a kill may hit that)
-    settings = Settings.load(home, environ={})
+    settings = Settings.load(home, environ={}, embedder="none")
     early_rounds = {0, 1, 2} | set(range(7, KILLS, 7))
     everything = Acks()
     heads: dict[str, tuple[int, bytes]] = {}
@@ -280,7 +280,7 @@ def test_a_store_killed_while_being_initialised_can_be_initialised_and_opened(
                 status = child.kill()
         assert status is None, log.read_text(errors="replace")[-4000:]
         assert reached, "the writer child did not start in time"
-        settings = Settings.load(home, environ={})
+        settings = Settings.load(home, environ={}, embedder="none")
         result = cortex.init_home(settings)  # must recover from whatever the kill left
         assert result.home == home
         with cortex.connect(settings) as mem:

@@ -101,7 +101,9 @@ def batch_writer(mem: cortex.CortexSync, tenant: str, seed: int) -> None:
 def main() -> None:
     home, seed = sys.argv[1], int(sys.argv[2])
     emit("START")
-    settings = Settings.load(home, environ={}, checkpoint_every=97, write_batch_max=256)
+    settings = Settings.load(
+        home, environ={}, checkpoint_every=97, write_batch_max=256, embedder="none"
+    )
     cortex.init_home(settings)
     mem = cortex.connect(settings)
     emit("READY")

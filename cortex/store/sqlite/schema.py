@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS"]
+__all__ = ["FTS5_TOKENIZER", "MIGRATIONS"]
+
+# Porter stemming over unicode61 words, diacritics folded; "_" keeps snake_case identifiers whole
+# (their parts are indexed too: see cortex.search.text.index_text).
+FTS5_TOKENIZER = "porter unicode61 remove_diacritics 2 tokenchars '_'"
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: tenants, facts, the ledger, Merkle subtree hashes, checkpoints.
@@ -76,5 +80,19 @@ MIGRATIONS: tuple[str, ...] = (
         key_id    TEXT NOT NULL,
         PRIMARY KEY (tenant_id, tree_size)
     ) WITHOUT ROWID;
+    """,
+    # 2: search. Full text (FTS5, contentless: the text lives in `facts`) and vectors, both keyed
+    # by facts.rowid_.
+    f"""
+    CREATE VIRTUAL TABLE fact_text USING fts5(
+        content, tags, content = '', contentless_delete = 1, tokenize = "{FTS5_TOKENIZER}"
+    );
+    CREATE TABLE fact_vectors (
+        fact_rowid INTEGER PRIMARY KEY,
+        tenant_id  INTEGER NOT NULL,
+        model_id   TEXT NOT NULL,
+        vector     BLOB NOT NULL
+    );
+    CREATE INDEX fact_vectors_by_tenant ON fact_vectors(tenant_id, fact_rowid);
     """,
 )

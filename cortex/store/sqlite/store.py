@@ -75,6 +75,7 @@ from cortex.store.base import (
     Deprecate,
     ListFilter,
     MakeCheckpoint,
+    SearchData,
     StoreFacts,
     Supersede,
     WriteOutcome,
@@ -92,6 +93,9 @@ Signer = Callable[[str, int, bytes, str], Checkpoint]
 _HEAD_CACHE_TENANTS = 1024
 _MAX_CHAIN = 10_000
 _PARALLEL_MIN = 200_000
+# BM25 column weights of fact_text (content, tags): a tag match counts like two content matches.
+_BM25_CONTENT_WEIGHT = 1.0
+_BM25_TAGS_WEIGHT = 2.0
 _FACT_COLUMNS = (
     "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
     "f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta, f.seq, "
@@ -131,6 +135,8 @@ class _Rows:
     nodes: list[Row] = field(default_factory=list)
     facts: list[Row] = field(default_factory=list)
     tags: list[Row] = field(default_factory=list)
+    texts: list[Row] = field(default_factory=list)
+    vectors: list[Row] = field(default_factory=list)
 
     def extend(self, other: _Rows) -> None:
         """Stage everything `other` staged."""
@@ -138,6 +144,8 @@ class _Rows:
         self.nodes += other.nodes
         self.facts += other.facts
         self.tags += other.tags
+        self.texts += other.texts
+        self.vectors += other.vectors
 
     def flush(self, conn: apsw.Connection) -> None:
         """Insert everything staged, then forget it."""
@@ -153,16 +161,27 @@ class _Rows:
             )
         if self.facts:
             conn.executemany(
-                "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags, source,"
-                " confidence, valid_from, valid_until, supersedes, created_at, meta, seq)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "INSERT INTO facts(rowid_, id, tenant_id, project, content, fact_type, tags,"
+                " source, confidence, valid_from, valid_until, supersedes, created_at, meta, seq)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 self.facts,
             )
         if self.tags:
             conn.executemany(
                 "INSERT INTO fact_tags(tenant_id, tag, fact_id) VALUES (?, ?, ?)", self.tags
             )
+        if self.texts:
+            conn.executemany(
+                "INSERT INTO fact_text(rowid, content, tags) VALUES (?, ?, ?)", self.texts
+            )
+        if self.vectors:
+            conn.executemany(
+                "INSERT INTO fact_vectors(fact_rowid, tenant_id, model_id, vector)"
+                " VALUES (?, ?, ?, ?)",
+                self.vectors,
+            )
         self.transactions, self.nodes, self.facts, self.tags = [], [], [], []
+        self.texts, self.vectors = [], []
 
 
 def _fact_from_row(row: Sequence[Any]) -> Fact:
@@ -218,6 +237,34 @@ def _visible_at(fact: Fact, as_of: datetime) -> bool:
     )
 
 
+def _filter_sql(tenant_id: int, filters: ListFilter) -> tuple[str, list[Any]]:
+    """A WHERE condition on `facts f` (and its parameters) for one tenant and `filters`."""
+    sql = ["f.tenant_id = ?"]
+    params: list[Any] = [tenant_id]
+    for column in ("project", "fact_type", "source"):
+        value = getattr(filters, column)
+        if value is not None:
+            sql.append(f"f.{column} = ?")
+            params.append(value)
+    for tag in filters.tags:
+        sql.append("f.id IN (SELECT fact_id FROM fact_tags WHERE tenant_id = ? AND tag = ?)")
+        params += [tenant_id, tag]
+    if filters.min_confidence is not None:
+        sql.append("f.confidence >= ?")
+        params.append(filters.min_confidence)
+    if filters.as_of is not None:
+        t = to_micros(filters.as_of)
+        sql.append(
+            "f.created_at <= ? AND f.valid_from <= ?"
+            " AND (f.valid_until IS NULL OR ? < f.valid_until)"
+            " AND (f.deprecated_at IS NULL OR ? < f.deprecated_at)"
+        )
+        params += [t, t, t, t]
+    elif not filters.include_inactive:
+        sql.append("f.deprecated_at IS NULL")
+    return " AND ".join(sql), params
+
+
 def _node_key(level: int, index: int) -> tuple[int, int]:
     return ((index + 1) << level) - 1, level
 
@@ -247,6 +294,7 @@ class SqliteStore:
         self._write_conn: apsw.Connection | None = None
         self._heads: OrderedDict[str, _Head] = OrderedDict()
         self._last_ts = 0
+        self._next_rowid = 1
         # Randomness of fact ids: seeded from the OS once (ids are unique, not secret).
         self._random = random.Random(secrets.token_bytes(32))
         self._closed = False
@@ -315,6 +363,10 @@ class SqliteStore:
             raise StoreError(f"cannot open database {self._path}: {exc}") from exc
         if row is not None:
             self._last_ts = to_micros(datetime.fromisoformat(row.replace("Z", "+00:00")))
+        self._load_next_rowid(conn)
+
+    def _load_next_rowid(self, conn: apsw.Connection) -> None:
+        self._next_rowid = (_rows(conn, "SELECT max(rowid_) FROM facts")[0][0] or 0) + 1
 
     @staticmethod
     def _migrate(conn: apsw.Connection) -> None:
@@ -434,6 +486,7 @@ class SqliteStore:
             if not conn.get_autocommit():
                 conn.execute("ROLLBACK")
             self._heads.clear()
+            self._load_next_rowid(conn)
             raise
         for tenant, head in heads.items():
             self._remember_head(tenant, head)
@@ -445,8 +498,13 @@ class SqliteStore:
         head = self._head(conn, request.tenant, heads, create=True)
         mine = _Rows()
         facts = []
-        for draft in request.drafts:
-            fact, head = self._insert_fact(mine, request.tenant, head, draft, None, request.actor)
+        search = request.search or (None,) * len(request.drafts)
+        if len(search) != len(request.drafts):
+            raise ValidationError("search data must have one entry per fact")
+        for draft, data in zip(request.drafts, search, strict=True):
+            fact, head = self._insert_fact(
+                mine, request.tenant, head, draft, None, request.actor, search=data
+            )
             facts.append(fact)
         staged.extend(mine)
         heads[request.tenant] = head
@@ -580,7 +638,14 @@ class SqliteStore:
             head = self._head(conn, request.tenant, heads, create=False, fact_id=request.fact_id)
             old = self._active_fact(conn, head.tenant_id, request.tenant, request.fact_id)
             fact, head = self._insert_fact(
-                rows, request.tenant, head, request.draft, old.id, request.actor, request.reason
+                rows,
+                request.tenant,
+                head,
+                request.draft,
+                old.id,
+                request.actor,
+                request.reason,
+                search=request.search,
             )
             rows.flush(conn)
             conn.execute(
@@ -610,8 +675,12 @@ class SqliteStore:
         supersedes: str | None,
         actor: str | None,
         reason: str | None = None,
+        *,
+        search: SearchData | None = None,
     ) -> tuple[Fact, _Head]:
         ts = self._now()
+        rowid = self._next_rowid
+        self._next_rowid += 1
         created = from_micros(ts)
         fact = Fact(
             id=_fact_id(ts, self._random.getrandbits(70)),
@@ -671,6 +740,7 @@ class SqliteStore:
         )
         rows.facts.append(
             (
+                rowid,
                 fact.id,
                 head.tenant_id,
                 fact.project,
@@ -688,6 +758,10 @@ class SqliteStore:
             )
         )
         rows.tags.extend((head.tenant_id, tag, fact.id) for tag in fact.tags)
+        if search is not None:
+            rows.texts.append((rowid, search.text, search.tags))
+            if search.vector is not None:
+                rows.vectors.append((rowid, head.tenant_id, search.model_id, search.vector))
         return fact, head
 
     def _active_fact(
@@ -780,32 +854,12 @@ class SqliteStore:
             ident = self._tenant_id(conn, tenant)
             if ident is None:
                 return Page((), None)
+            where, params = _filter_sql(ident[0], filters)
             sql = [f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"]
-            sql.append("WHERE f.tenant_id = ?")
-            params: list[Any] = [ident[0]]
+            sql.append(f"WHERE {where}")
             if cursor is not None:
                 sql.append("AND f.id > ?")
                 params.append(cursor)
-            for column in ("project", "fact_type", "source"):
-                value = getattr(filters, column)
-                if value is not None:
-                    sql.append(f"AND f.{column} = ?")
-                    params.append(value)
-            for tag in filters.tags:
-                sql.append(
-                    "AND f.id IN (SELECT fact_id FROM fact_tags WHERE tenant_id = ? AND tag = ?)"
-                )
-                params += [ident[0], tag]
-            if filters.as_of is not None:
-                t = to_micros(filters.as_of)
-                sql.append(
-                    "AND f.created_at <= ? AND f.valid_from <= ?"
-                    " AND (f.valid_until IS NULL OR ? < f.valid_until)"
-                    " AND (f.deprecated_at IS NULL OR ? < f.deprecated_at)"
-                )
-                params += [t, t, t, t]
-            elif not filters.include_inactive:
-                sql.append("AND f.deprecated_at IS NULL")
             sql.append("ORDER BY f.id LIMIT ?")
             params.append(limit + 1)
             rows = _rows(conn, " ".join(sql), params)
@@ -1037,6 +1091,114 @@ class SqliteStore:
                 latest_checkpoint_size=cps[1],
                 database_bytes=size,
             )
+
+        return await self._run_read(read)
+
+    # ------------------------------------------------------------------ search
+
+    async def text_candidates(
+        self, tenant: str, match: str, filters: ListFilter, limit: int
+    ) -> list[tuple[int, float]]:
+        """(rowid, BM25 score: lower is better) of facts matching an FTS5 expression, best first.
+
+        Filters apply inside the query, so `limit` hits come back whenever that many exist.
+        """
+
+        def read(conn: apsw.Connection) -> list[tuple[int, float]]:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return []
+            where, params = _filter_sql(ident[0], filters)
+            sql = (
+                "SELECT f.rowid_, bm25(fact_text, ?, ?) AS rank FROM fact_text"
+                " JOIN facts f ON f.rowid_ = fact_text.rowid"
+                f" WHERE fact_text MATCH ? AND {where} ORDER BY rank LIMIT ?"
+            )
+            args = [_BM25_CONTENT_WEIGHT, _BM25_TAGS_WEIGHT, match, *params, limit]
+            try:
+                return [(r[0], r[1]) for r in conn.execute(sql, args)]
+            except apsw.SQLError as exc:
+                raise ValidationError(f"the text query cannot be searched: {exc}") from exc
+
+        return await self._run_read(read)
+
+    async def filter_rowids(
+        self, tenant: str, rowids: Sequence[int], filters: ListFilter
+    ) -> list[int]:
+        """The subset of `rowids` (facts of `tenant`) that pass `filters`, in the given order."""
+
+        def read(conn: apsw.Connection) -> list[int]:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None or not rowids:
+                return []
+            where, params = _filter_sql(ident[0], filters)
+            passing: set[int] = set()
+            for start in range(0, len(rowids), 500):
+                chunk = rowids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                passing.update(
+                    r[0]
+                    for r in conn.execute(
+                        f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ IN ({marks}) AND {where}",
+                        [*chunk, *params],
+                    )
+                )
+            return [r for r in rowids if r in passing]
+
+        return await self._run_read(read)
+
+    async def facts_by_rowid(
+        self, tenant: str, rowids: Sequence[int], as_of: datetime | None
+    ) -> dict[int, Fact]:
+        """The facts of `tenant` with these rowids (as recorded at `as_of`, when given)."""
+
+        def read(conn: apsw.Connection) -> dict[int, Fact]:
+            found: dict[int, Fact] = {}
+            for start in range(0, len(rowids), 500):
+                chunk = rowids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for row in conn.execute(
+                    f"SELECT f.rowid_, {_FACT_COLUMNS} FROM facts f"
+                    f" JOIN tenants t ON t.id = f.tenant_id"
+                    f" WHERE t.name = ? AND f.rowid_ IN ({marks})",
+                    [tenant, *chunk],
+                ):
+                    found[row[0]] = _as_of_view(_fact_from_row(row[1:]), as_of)
+            return found
+
+        return await self._run_read(read)
+
+    async def vectors_after(
+        self, tenant: str, after_rowid: int, limit: int
+    ) -> list[tuple[int, str, bytes]]:
+        """Up to `limit` stored vectors of `tenant` with rowid > `after_rowid`, by rowid."""
+
+        def read(conn: apsw.Connection) -> list[tuple[int, str, bytes]]:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return []
+            return [
+                (r[0], r[1], r[2])
+                for r in conn.execute(
+                    "SELECT fact_rowid, model_id, vector FROM fact_vectors"
+                    " WHERE tenant_id = ? AND fact_rowid > ? ORDER BY fact_rowid LIMIT ?",
+                    (ident[0], after_rowid, limit),
+                )
+            ]
+
+        return await self._run_read(read)
+
+    async def last_vector_rowid(self, tenant: str) -> int:
+        """The highest rowid with a stored vector in `tenant` (0 if none): the index's freshness."""
+
+        def read(conn: apsw.Connection) -> int:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return 0
+            value = _rows(
+                conn, "SELECT max(fact_rowid) FROM fact_vectors WHERE tenant_id = ?", (ident[0],)
+            )[0][0]
+            return int(value or 0)
 
         return await self._run_read(read)
 

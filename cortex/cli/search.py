@@ -1,0 +1,106 @@
+"""The `search` command: find facts by meaning and by words."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.table import Table
+
+from cortex.cli.options import (
+    AsJson,
+    AsOf,
+    FactType,
+    Home,
+    Project,
+    Source,
+    Tags,
+    Tenant,
+    open_memory,
+)
+from cortex.cli.output import fact_preview, print_json, print_table
+from cortex.model import SearchHit
+
+__all__ = ["search"]
+
+
+def _hits_table(hits: list[SearchHit]) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("SCORE", justify="right", no_wrap=True)
+    table.add_column("RANKS", no_wrap=True)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("SEQ", justify="right", no_wrap=True)
+    table.add_column("CONTENT", overflow="fold")
+    for number, hit in enumerate(hits, start=1):
+        ranks = " ".join(f"{method[0]}{rank}" for method, rank in sorted(hit.ranks.items()))
+        table.add_row(
+            str(number),
+            f"{hit.score:.4f}",
+            ranks,
+            hit.fact.id,
+            str(hit.seq),
+            fact_preview(hit.fact.content),
+        )
+    return table
+
+
+def search(
+    query: Annotated[str, typer.Argument(metavar="QUERY", help="What to look for.")],
+    k: Annotated[int, typer.Option("-k", metavar="N", help="How many hits (1-1000).")] = 10,
+    mode: Annotated[
+        str,
+        typer.Option(
+            "--mode", metavar="MODE", help="hybrid (default), vector (meaning) or text (words)."
+        ),
+    ] = "hybrid",
+    project: Project = None,
+    fact_type: FactType = None,
+    tag: Tags = None,
+    source: Source = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option("--min-confidence", metavar="0..1", help="Only facts at least this sure."),
+    ] = None,
+    include_inactive: Annotated[
+        bool, typer.Option("--all", help="Include deprecated and superseded facts.")
+    ] = False,
+    as_of: AsOf = None,
+    home: Home = None,
+    tenant: Tenant = None,
+    as_json: AsJson = False,
+) -> None:
+    """Search facts by meaning and by words, best first; filters combine with AND.
+
+    Hybrid mode fuses a vector search (local all-MiniLM-L6-v2 embeddings) with BM25 full-text
+    search by Reciprocal Rank Fusion. RANKS shows each method's rank (v = vector, t = text); SEQ
+    is the fact's ledger entry, for `cortex proof SEQ`. With --as-of, only facts valid at that
+    instant are searched, as they were recorded then.
+
+    Examples:
+
+        cortex search "which port does the staging cache use?"
+        cortex search "retry_backoff_ms" --mode text --project infra -k 5 --json
+    """
+    if mode not in ("hybrid", "vector", "text"):
+        raise typer.BadParameter("choose hybrid, vector or text", param_hint="--mode")
+    with open_memory(home, tenant) as memory:
+        hits = memory.search(
+            query,
+            k=k,
+            mode=mode,  # type: ignore[arg-type]
+            project=project,
+            fact_type=fact_type,
+            tags=tag or (),
+            source=source,
+            min_confidence=min_confidence,
+            include_inactive=include_inactive,
+            as_of=as_of,
+        )
+    if as_json:
+        print_json([hit.to_dict() for hit in hits])
+    elif hits:
+        print_table(_hits_table(hits))
+    else:
+        typer.echo("no facts match", err=True)
