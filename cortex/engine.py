@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import json
 import os
 import tempfile
 import threading
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Concatenate, Literal, ParamSpec, TypeVar
+from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -49,6 +50,7 @@ from cortex.store.base import (
     Deprecate,
     ListFilter,
     MakeCheckpoint,
+    ReindexFacts,
     SearchData,
     StoreFacts,
     Supersede,
@@ -158,6 +160,22 @@ def draft_from_mapping(item: Mapping[str, Any], *, default_project: str = "defau
         valid_until=_when(item.get("valid_until"), "valid_until"),
         meta=item.get("meta") or {},
     )
+
+
+class _Indexable(Protocol):
+    """What search data is made from: a fact's content and tags."""
+
+    @property
+    def content(self) -> str: ...
+
+    @property
+    def tags(self) -> tuple[str, ...]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _IndexDraft:
+    content: str
+    tags: tuple[str, ...]
 
 
 class Cortex:
@@ -412,7 +430,7 @@ class Cortex:
         """Every version of a fact (its supersession chain), with the transactions of each."""
         return await self._store.history(self._tenant(tenant), fact_id)
 
-    async def _search_data(self, drafts: Sequence[FactDraft]) -> tuple[SearchData, ...]:
+    async def _search_data(self, drafts: Sequence[_Indexable]) -> tuple[SearchData, ...]:
         """Index text and (with an embedder) vectors for `drafts`, computed off the event loop."""
         vectors: list[bytes | None] = [None] * len(drafts)
         model_id = None
@@ -428,6 +446,44 @@ class Cortex:
             SearchData(index_text(d.content), index_text(" ".join(d.tags)), vector, model_id)
             for d, vector in zip(drafts, vectors, strict=True)
         )
+
+    async def reindex(
+        self,
+        *,
+        full: bool = False,
+        batch: int = 256,
+        progress: Callable[[int, int], None] | None = None,
+        tenant: str | None = None,
+    ) -> int:
+        """Rebuild the tenant's search data from its facts; return how many facts were indexed.
+
+        By default, embeds every fact that has no vector from this engine's model (after a model
+        change, or for facts stored by a text-only engine). Resumable: an interrupted run leaves
+        committed batches done, and a rerun continues with what is left. `full` rebuilds the text
+        index and the vectors of every fact. `progress(done, total)` is called after each batch.
+        Memory stays bounded by `batch`.
+        """
+        name = self._tenant(tenant)
+        if self._embedder is None and not full:
+            raise ValidationError(
+                "this engine has no embedder: only a full rebuild of the text index applies"
+            )
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
+            raise ValidationError("batch must be between 1 and 10000")
+        model_id = None if full or self._embedder is None else self._embedder.model_id
+        total = await self._store.count_facts(name)
+        after, done = 0, 0
+        while rows := await self._store.facts_to_index(
+            name, model_id=model_id, after_rowid=after, limit=batch
+        ):
+            drafts = [_IndexDraft(content, tuple(json.loads(tags))) for _, content, tags in rows]
+            search = await self._search_data(drafts)
+            await self._write(ReindexFacts(name, tuple(r[0] for r in rows), search))
+            after, done = rows[-1][0], done + len(rows)
+            if progress is not None:
+                progress(done, total)
+        self._searcher.forget(name)
+        return done
 
     async def search(
         self,
@@ -673,6 +729,7 @@ class CortexSync:
     deprecate = _blocking(Cortex.deprecate)
     supersede = _blocking(Cortex.supersede)
     search = _blocking(Cortex.search)
+    reindex = _blocking(Cortex.reindex)
     history = _blocking(Cortex.history)
     verify = _blocking(Cortex.verify)
     inclusion_proof = _blocking(Cortex.inclusion_proof)

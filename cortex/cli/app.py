@@ -20,6 +20,7 @@ _COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("supersede", facts.supersede),
     ("history", facts.history),
     ("search", search.search),
+    ("reindex", search.reindex),
     ("verify", ledger.verify),
     ("proof", ledger.proof),
     ("consistency", ledger.consistency),

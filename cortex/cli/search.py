@@ -1,4 +1,4 @@
-"""The `search` command: find facts by meaning and by words."""
+"""The `search` and `reindex` commands: find facts by meaning and by words; rebuild indexes."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from rich import box
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from cortex.cli.options import (
@@ -19,10 +20,10 @@ from cortex.cli.options import (
     Tenant,
     open_memory,
 )
-from cortex.cli.output import fact_preview, print_json, print_table
+from cortex.cli.output import fact_preview, print_json, print_table, stderr_console
 from cortex.model import SearchHit
 
-__all__ = ["search"]
+__all__ = ["reindex", "search"]
 
 
 def _hits_table(hits: list[SearchHit]) -> Table:
@@ -104,3 +105,45 @@ def search(
         print_table(_hits_table(hits))
     else:
         typer.echo("no facts match", err=True)
+
+
+def reindex(
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Rebuild the text index and every vector, not just missing ones."
+        ),
+    ] = False,
+    home: Home = None,
+    tenant: Tenant = None,
+) -> None:
+    """Rebuild the search indexes from the stored facts, with a progress bar.
+
+    By default, embeds every fact that lacks a vector from the current model: after the
+    embedding model changed, or for facts stored while the embedder was 'none'. Interrupting it
+    is safe: committed batches stay done and a rerun continues with the rest. --full also
+    rebuilds the full-text index of every fact. The ledger is not touched: indexes are derived.
+
+    Examples:
+
+        cortex reindex
+        cortex reindex --full --tenant acme
+    """
+    console = stderr_console()
+    columns = (
+        TextColumn("reindex"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with (
+        open_memory(home, tenant) as memory,
+        Progress(*columns, console=console, disable=not console.is_terminal) as progress,
+    ):
+        task = progress.add_task("reindex", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        count = memory.reindex(full=full, progress=advance)
+    typer.echo(f"reindexed {count} facts")

@@ -64,6 +64,10 @@ class Searcher:
         self._max_tenants = max_tenants
         self._refresh_lock = asyncio.Lock()
 
+    def forget(self, tenant: str) -> None:
+        """Drop the tenant's in-memory index (it is rebuilt from the store on the next search)."""
+        self._indexes.pop(tenant, None)
+
     async def search(
         self, tenant: str, query: str, *, k: int, mode: SearchMode, filters: ListFilter
     ) -> list[SearchHit]:

@@ -31,6 +31,7 @@ __all__ = [
     "Deprecate",
     "ListFilter",
     "MakeCheckpoint",
+    "ReindexFacts",
     "SearchData",
     "Store",
     "StoreFacts",
@@ -103,8 +104,25 @@ class MakeCheckpoint:
     weight: int = 1
 
 
-WriteRequest = StoreFacts | Deprecate | Supersede | MakeCheckpoint
-WriteOutcome = list[Fact] | Fact | Checkpoint | CortexError
+@dataclass(frozen=True, slots=True)
+class ReindexFacts:
+    """Replace the search data (text row, vector) of existing facts; no ledger entry.
+
+    Search indexes are derived data: rebuilding them changes no fact and logs nothing.
+    """
+
+    tenant: str
+    rowids: tuple[int, ...]
+    search: tuple[SearchData, ...]
+
+    @property
+    def weight(self) -> int:
+        """How many rows this request writes (for group sizing)."""
+        return len(self.rowids)
+
+
+WriteRequest = StoreFacts | Deprecate | Supersede | MakeCheckpoint | ReindexFacts
+WriteOutcome = list[Fact] | Fact | Checkpoint | int | CortexError
 
 
 @dataclass(frozen=True, slots=True)

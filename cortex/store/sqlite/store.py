@@ -75,6 +75,7 @@ from cortex.store.base import (
     Deprecate,
     ListFilter,
     MakeCheckpoint,
+    ReindexFacts,
     SearchData,
     StoreFacts,
     Supersede,
@@ -664,7 +665,44 @@ class SqliteStore:
         if isinstance(request, MakeCheckpoint):
             head = self._head(conn, request.tenant, heads, create=False)
             return self._checkpoint(conn, request.tenant, head)
+        if isinstance(request, ReindexFacts):
+            return self._reindex(conn, request)
         raise ValidationError(f"unknown write request {type(request).__name__}")
+
+    @staticmethod
+    def _reindex(conn: apsw.Connection, request: ReindexFacts) -> int:
+        """Replace text rows and vectors of existing facts of the tenant; return how many."""
+        if len(request.rowids) != len(request.search):
+            raise ValidationError("search data must have one entry per fact")
+        tenant = _rows(conn, "SELECT id FROM tenants WHERE name = ?", (request.tenant,))
+        if not tenant:
+            raise NotFound(f"tenant {request.tenant!r} has no ledger yet")
+        tenant_id = tenant[0][0]
+        marks = ",".join("?" * len(request.rowids))
+        mine = {
+            r[0]
+            for r in conn.execute(
+                f"SELECT rowid_ FROM facts WHERE tenant_id = ? AND rowid_ IN ({marks})",
+                (tenant_id, *request.rowids),
+            )
+        }
+        if mine != set(request.rowids):
+            raise NotFound(f"some facts to reindex are not in tenant {request.tenant!r}")
+        conn.executemany("DELETE FROM fact_text WHERE rowid = ?", [(r,) for r in request.rowids])
+        conn.executemany(
+            "INSERT INTO fact_text(rowid, content, tags) VALUES (?, ?, ?)",
+            [(r, d.text, d.tags) for r, d in zip(request.rowids, request.search, strict=True)],
+        )
+        conn.executemany(
+            "INSERT OR REPLACE INTO fact_vectors(fact_rowid, tenant_id, model_id, vector)"
+            " VALUES (?, ?, ?, ?)",
+            [
+                (r, tenant_id, d.model_id, d.vector)
+                for r, d in zip(request.rowids, request.search, strict=True)
+                if d.vector is not None
+            ],
+        )
+        return len(request.rowids)
 
     def _insert_fact(
         self,
@@ -1185,6 +1223,50 @@ class SqliteStore:
                     (ident[0], after_rowid, limit),
                 )
             ]
+
+        return await self._run_read(read)
+
+    async def facts_to_index(
+        self, tenant: str, *, model_id: str | None, after_rowid: int, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(rowid, content, tags JSON) of facts after `after_rowid`, by rowid, `limit` at most.
+
+        With `model_id`, only facts without a vector from that model (what a reindex must do);
+        without, every fact (a full rebuild of the text index).
+        """
+
+        def read(conn: apsw.Connection) -> list[tuple[int, str, str]]:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return []
+            if model_id is None:
+                sql = (
+                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    " WHERE f.tenant_id = ? AND f.rowid_ > ? ORDER BY f.rowid_ LIMIT ?"
+                )
+                args: tuple[Any, ...] = (ident[0], after_rowid, limit)
+            else:
+                sql = (
+                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    " LEFT JOIN fact_vectors v ON v.fact_rowid = f.rowid_"
+                    " WHERE f.tenant_id = ? AND f.rowid_ > ?"
+                    " AND (v.model_id IS NULL OR v.model_id <> ?) ORDER BY f.rowid_ LIMIT ?"
+                )
+                args = (ident[0], after_rowid, model_id, limit)
+            return [(r[0], r[1], r[2]) for r in conn.execute(sql, args)]
+
+        return await self._run_read(read)
+
+    async def count_facts(self, tenant: str) -> int:
+        """How many facts `tenant` has (any status)."""
+
+        def read(conn: apsw.Connection) -> int:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return 0
+            return int(
+                _rows(conn, "SELECT count(*) FROM facts WHERE tenant_id = ?", (ident[0],))[0][0]
+            )
 
         return await self._run_read(read)
 
