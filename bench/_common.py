@@ -533,3 +533,113 @@ async def durability(engine: Any) -> dict[str, Any]:
 
     result: dict[str, Any] = await store._run_write(read)
     return result
+
+
+# ---------------------------------------------------------------------------------- retrieval
+# Helpers of the retrieval-quality benchmarks (bench/retrieval.py, bench/locomo.py): these run
+# with the embedding model, so their homes are created with plain settings and searched in
+# every mode.
+
+__all__ += [
+    "CachedQueryEmbedder",
+    "add_eval_args",
+    "eval_settings",
+    "load_embedder",
+    "mean",
+    "settings_figures",
+]
+
+
+def add_eval_args(parser: argparse.ArgumentParser) -> None:
+    """--quick, --home, --keep, and the ranking settings --rrf-k, --vector-weight, --text-weight."""
+    parser.add_argument(
+        "--quick", action="store_true", help="small run: fewer documents and queries"
+    )
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="CORTEX data directory to use (default: a fresh temporary directory)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary data directory (a --home given explicitly is always kept)",
+    )
+    parser.add_argument("--rrf-k", type=int, help="engine setting rrf_k (default: the engine's)")
+    parser.add_argument(
+        "--vector-weight", type=float, help="engine setting vector_weight (default: the engine's)"
+    )
+    parser.add_argument(
+        "--text-weight", type=float, help="engine setting text_weight (default: the engine's)"
+    )
+
+
+def eval_settings(home: Path, args: argparse.Namespace, **overrides: Any) -> Settings:
+    """Settings for `home` with the ranking options of `args`, initialised with `init_home`."""
+    ranking = {
+        "rrf_k": args.rrf_k,
+        "vector_weight": args.vector_weight,
+        "text_weight": args.text_weight,
+    }
+    overrides.update({k: v for k, v in ranking.items() if v is not None})
+    settings = Settings.load(home, environ={}, **overrides)
+    init_home(settings)
+    return settings
+
+
+def settings_figures(settings: Settings) -> dict[str, Any]:
+    """The settings that decide a ranking."""
+    return {
+        "embedder": settings.embedder,
+        "rrf_k": settings.rrf_k,
+        "vector_weight": settings.vector_weight,
+        "text_weight": settings.text_weight,
+    }
+
+
+def load_embedder(name: str = "minilm") -> tuple[Any, float]:
+    """The engine's embedder `name`, loaded (one warm-up call), and the seconds that took."""
+    from cortex.search.embedder import make_embedder
+
+    t = time.perf_counter()
+    embedder = make_embedder(name)
+    if embedder is not None:
+        embedder.embed(["warm-up"])
+    return embedder, time.perf_counter() - t
+
+
+class CachedQueryEmbedder:
+    """Wraps an embedder and remembers the vectors of single texts (queries).
+
+    For re-running the same queries under several ranking settings: the ranking is what is
+    measured there, not the time to embed a query again. Batches (documents) pass through.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self._cache: dict[str, Any] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return int(self._inner.dim)
+
+    @property
+    def model_id(self) -> str:
+        return str(self._inner.model_id)
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        if len(texts) != 1:
+            return self._inner.embed(texts)
+        with self._lock:
+            hit = self._cache.get(texts[0])
+        if hit is None:
+            hit = self._inner.embed(texts)
+            with self._lock:
+                self._cache[texts[0]] = hit
+        return hit
+
+
+def mean(values: Sequence[float]) -> float:
+    """Arithmetic mean (nan when empty)."""
+    return math.fsum(values) / len(values) if values else math.nan

@@ -182,9 +182,13 @@ class TenantVerifier:
         candidate = origin + 1
         if candidate == row.seq:
             return None
+        return candidate if self._logged_at(row, candidate) else None
+
+    def _logged_at(self, row: LedgerRow, seq: int) -> bool:
+        """True when `row`'s stored hash is that of its fields logged at `seq`."""
         entry = entry_bytes(
             tenant=self.tenant,
-            seq=candidate,
+            seq=seq,
             op=row.op,
             subject=row.subject,
             actor=row.actor,
@@ -192,7 +196,7 @@ class TenantVerifier:
             payload_digest=row.payload_digest.hex(),
             prev_hash=row.prev_hash.hex(),
         )
-        return candidate if chain_hash(row.prev_hash, entry) == row.hash else None
+        return chain_hash(row.prev_hash, entry) == row.hash
 
     def _resolve_suspect(self, row: LedgerRow, origin: int) -> None:
         """An earlier bad row whose prev_hash is this row's hash was moved before it."""
@@ -201,17 +205,7 @@ class TenantVerifier:
             return
         seq, moved = suspect
         candidate = origin + 1
-        entry = entry_bytes(
-            tenant=self.tenant,
-            seq=candidate,
-            op=moved.op,
-            subject=moved.subject,
-            actor=moved.actor,
-            ts=moved.ts,
-            payload_digest=moved.payload_digest.hex(),
-            prev_hash=moved.prev_hash.hex(),
-        )
-        if chain_hash(moved.prev_hash, entry) == moved.hash:
+        if self._logged_at(moved, candidate):
             for i, problem in enumerate(self.problems):
                 if problem.seq == seq and problem.kind == "entry_altered":
                     self.problems[i] = Problem(
