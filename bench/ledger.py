@@ -431,7 +431,7 @@ async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[
     rng = random.Random(args.seed)
     c.log(f"home {home}; cortex source {result['env']['cortex_src_sha256']}")
     profiler = c.PhaseProfiler(args.profile) if args.profile else None
-    engine = await cortex.open(settings)
+    engine = await cortex.open(settings, embedder=None)  # the ledger, not the model, is measured
     try:
         result["durability"] = await c.durability(engine)
         if profiler is not None:
