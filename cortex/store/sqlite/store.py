@@ -238,9 +238,15 @@ def _visible_at(fact: Fact, as_of: datetime) -> bool:
     )
 
 
-def _filter_sql(tenant_id: int, filters: ListFilter) -> tuple[str, list[Any]]:
-    """A WHERE condition on `facts f` (and its parameters) for one tenant and `filters`."""
-    sql = ["f.tenant_id = ?"]
+def _filter_sql(
+    tenant_id: int, filters: ListFilter, *, by_rowid: bool = False
+) -> tuple[str, list[Any]]:
+    """A WHERE condition on `facts f` (and its parameters) for one tenant and `filters`.
+
+    `by_rowid`: the query also names the rows by rowid; the tenant term is then kept away from
+    the planner (unary +) so that it looks the rows up by rowid instead of scanning the tenant.
+    """
+    sql = ["+f.tenant_id = ?" if by_rowid else "f.tenant_id = ?"]
     params: list[Any] = [tenant_id]
     for column in ("project", "fact_type", "source"):
         value = getattr(filters, column)
@@ -248,7 +254,13 @@ def _filter_sql(tenant_id: int, filters: ListFilter) -> tuple[str, list[Any]]:
             sql.append(f"f.{column} = ?")
             params.append(value)
     for tag in filters.tags:
-        sql.append("f.id IN (SELECT fact_id FROM fact_tags WHERE tenant_id = ? AND tag = ?)")
+        if by_rowid:  # a few named rows: probe the tag index per row
+            sql.append(
+                "EXISTS (SELECT 1 FROM fact_tags g WHERE g.tenant_id = ? AND g.tag = ?"
+                " AND g.fact_id = f.id)"
+            )
+        else:  # scanning the tenant: the tag's fact list, once
+            sql.append("f.id IN (SELECT fact_id FROM fact_tags WHERE tenant_id = ? AND tag = ?)")
         params += [tenant_id, tag]
     if filters.min_confidence is not None:
         sql.append("f.confidence >= ?")
@@ -1169,7 +1181,7 @@ class SqliteStore:
             ident = self._tenant_id(conn, tenant)
             if ident is None or not rowids:
                 return []
-            where, params = _filter_sql(ident[0], filters)
+            where, params = _filter_sql(ident[0], filters, by_rowid=True)
             passing: set[int] = set()
             for start in range(0, len(rowids), 500):
                 chunk = rowids[start : start + 500]
@@ -1192,14 +1204,17 @@ class SqliteStore:
 
         def read(conn: apsw.Connection) -> dict[int, Fact]:
             found: dict[int, Fact] = {}
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return found
             for start in range(0, len(rowids), 500):
                 chunk = rowids[start : start + 500]
                 marks = ",".join("?" * len(chunk))
                 for row in conn.execute(
                     f"SELECT f.rowid_, {_FACT_COLUMNS} FROM facts f"
                     f" JOIN tenants t ON t.id = f.tenant_id"
-                    f" WHERE t.name = ? AND f.rowid_ IN ({marks})",
-                    [tenant, *chunk],
+                    f" WHERE f.rowid_ IN ({marks}) AND +f.tenant_id = ?",
+                    [*chunk, ident[0]],
                 ):
                     found[row[0]] = _as_of_view(_fact_from_row(row[1:]), as_of)
             return found
