@@ -36,9 +36,10 @@ class Settings:
     write_timeout: float = 5.0
     read_threads: int = 4
     embedder: str = "minilm"
+    fusion: str = "score"
     rrf_k: int = 60
-    vector_weight: float = 1.0
-    text_weight: float = 0.5
+    vector_weight: float = 0.6
+    text_weight: float = 0.4
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -58,6 +59,8 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise ConfigError(f"setting {name} must be a number >= 0, got {value!r}")
+        if self.fusion not in ("score", "rrf"):
+            raise ConfigError(f"setting fusion must be 'score' or 'rrf', got {self.fusion!r}")
         if self.embedder not in ("minilm", "none"):
             raise ConfigError(f"setting embedder must be 'minilm' or 'none', got {self.embedder!r}")
         if not isinstance(self.write_timeout, int | float) or self.write_timeout <= 0:

@@ -201,6 +201,7 @@ class Cortex:
             embedder,
             self._embed_pool,
             options=SearchOptions(
+                fusion="rrf" if settings.fusion == "rrf" else "score",
                 rrf_k=settings.rrf_k,
                 vector_weight=settings.vector_weight,
                 text_weight=settings.text_weight,

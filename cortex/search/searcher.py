@@ -20,7 +20,7 @@ import numpy as np
 from cortex.errors import ConfigError, ValidationError
 from cortex.model import SearchHit
 from cortex.search.embedder import Embedder
-from cortex.search.fusion import reciprocal_rank_fusion
+from cortex.search.fusion import reciprocal_rank_fusion, score_fusion
 from cortex.search.text import fts5_query
 from cortex.search.vectors import VectorIndex
 from cortex.store.base import ListFilter
@@ -36,12 +36,13 @@ _LOAD_BATCH = 20_000
 
 @dataclass(frozen=True, slots=True)
 class SearchOptions:
-    """How to rank: RRF constant `rrf_k`, per-method weights, candidates per method."""
+    """How to fuse (max-normalised scores or RRF with `rrf_k`), method weights, candidates."""
 
+    fusion: Literal["score", "rrf"] = "score"
     rrf_k: int = 60
-    vector_weight: float = 1.0
-    text_weight: float = 0.5
-    min_candidates: int = 50
+    vector_weight: float = 0.6
+    text_weight: float = 0.4
+    min_candidates: int = 100
 
 
 class Searcher:
@@ -119,12 +120,10 @@ class Searcher:
                 (r, float(scores[method][r]), {method: i + 1}) for i, r in enumerate(ranked[:k])
             ]
         options = self._options
-        return reciprocal_rank_fusion(
-            rankings,
-            k=options.rrf_k,
-            weights={"vector": options.vector_weight, "text": options.text_weight},
-            limit=k,
-        )
+        weights = {"vector": options.vector_weight, "text": options.text_weight}
+        if options.fusion == "rrf":
+            return reciprocal_rank_fusion(rankings, k=options.rrf_k, weights=weights, limit=k)
+        return score_fusion(scores, weights=weights, limit=k)
 
     async def _vector_candidates(
         self, tenant: str, query: str, pool: int, filters: ListFilter
