@@ -136,7 +136,8 @@ class Searcher:
         index = await self._fresh_index(tenant)
         wanted = pool
         while True:
-            rowids, sims = index.search(vector, wanted)
+            # The scan is CPU work proportional to the index: never on the event loop.
+            rowids, sims = await loop.run_in_executor(self._pool, index.search, vector, wanted)
             passing = await self._store.filter_rowids(tenant, rowids.tolist(), filters)
             if len(passing) >= pool or wanted >= len(index):
                 by_rowid = dict(zip(rowids.tolist(), sims.tolist(), strict=True))

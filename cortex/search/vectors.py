@@ -53,7 +53,8 @@ class VectorIndex:
         with self._lock:
             needed = self._size + len(rowids)
             if needed > len(self._rowids):
-                capacity = max(needed, 2 * len(self._rowids))
+                # Grow by a quarter: while copying, old and new arrays are both resident.
+                capacity = max(needed, len(self._rowids) + len(self._rowids) // 4)
                 rows = np.empty(capacity, dtype=np.int64)
                 matrix = np.empty((capacity, self.dim), dtype=np.float32)
                 rows[: self._size] = self._rowids[: self._size]
@@ -73,6 +74,6 @@ class VectorIndex:
             return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
         scores = matrix[:size] @ query
         k = min(k, size)
-        top = np.argpartition(-scores, k - 1)[:k] if k < size else np.arange(size)
+        top = np.argpartition(scores, size - k)[size - k :] if k < size else np.arange(size)
         order = top[np.argsort(-scores[top], kind="stable")]
         return rowids[:size][order], scores[order]
