@@ -643,3 +643,37 @@ class CachedQueryEmbedder:
 def mean(values: Sequence[float]) -> float:
     """Arithmetic mean (nan when empty)."""
     return math.fsum(values) / len(values) if values else math.nan
+
+
+# ---------------------------------------------------------------------------------- search
+# Helpers of bench/search.py (one fresh process per size) and of the embedding phase of
+# bench/ingest.py.
+
+__all__ += ["latency_figures", "loadavg_1m", "run_json_child"]
+
+
+def loadavg_1m() -> float | None:
+    """The 1-minute load average now (None where the OS has none); recorded with each figure."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def latency_figures(label: str, seconds: Sequence[float]) -> dict[str, Any]:
+    """`percentiles_ms(seconds)` plus the load average now, logged as one line."""
+    figures: dict[str, Any] = {**percentiles_ms(seconds), "loadavg_1m": loadavg_1m()}
+    log(
+        f"  {label:<36} p50 {figures['p50_ms']:9.3f}  p95 {figures['p95_ms']:9.3f}"
+        f"  p99 {figures['p99_ms']:9.3f} ms   load {figures['loadavg_1m']}"
+    )
+    return figures
+
+
+def run_json_child(argv: Sequence[str]) -> dict[str, Any]:
+    """Run `argv` (a benchmark) in a fresh process, stderr passed through; its last JSON line."""
+    import subprocess
+
+    done = subprocess.run(list(argv), stdout=subprocess.PIPE, text=True, check=False)
+    lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if done.returncode != 0 or not lines:
+        raise SystemExit(f"{' '.join(argv)} failed with exit code {done.returncode}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result

@@ -8,11 +8,18 @@ in a loop, `--single` facts in total -> facts/s and acknowledgement latency p50/
 (target p95 < 5 ms). Acknowledgement = the awaited call returned, i.e. the fact's ledger entry
 is committed with synchronous=FULL (group commit: concurrent stores share one fsync).
 
+Phase "embed" (not run by default): `store_many` batches of `--embed-batch` facts (default 256)
+with the REAL all-MiniLM-L6-v2 embedder, `--embed-facts` facts (default 5,000), in a separate
+data directory `<home>/embed-phase` -> facts/s as a ratio to the raw model throughput measured
+in the same run: `embedder.embed` on the same texts, same batches, on a worker thread as the
+engine does, interleaved batch by batch with the store calls (target ratio >= 0.8).
+
 Facts are deterministic synthetic agent-memory sentences (~100-300 bytes) with tags, project,
 fact type and sometimes source, confidence and meta. No embeddings are involved.
 
     .venv/bin/python bench/ingest.py --quick          # < 30 s
     .venv/bin/python bench/ingest.py                  # 100,000 batched + 20,000 single
+    .venv/bin/python bench/ingest.py --phases embed   # 5,000 facts embedded by MiniLM
 
 Human-readable progress goes to stderr; one JSON line with every figure goes to stdout.
 """
@@ -23,6 +30,7 @@ import argparse
 import asyncio
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +41,8 @@ from cortex.config import Settings
 
 TARGET_BATCHED_FPS = 20_000
 TARGET_SINGLE_P95_MS = 5.0
+TARGET_EMBED_RATIO = 0.8
+PHASES = ("batched", "single", "embed")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -50,20 +60,30 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--tasks", type=int, default=16, help="concurrent single-store tasks")
     parser.add_argument(
+        "--embed-facts",
+        type=int,
+        help="facts for the embed phase (default 5000; quick 1000)",
+    )
+    parser.add_argument(
+        "--embed-batch", type=int, default=256, help="facts per store_many call in the embed phase"
+    )
+    parser.add_argument(
         "--phases",
         default="batched,single",
-        help="comma-separated phases to run, in order (batched, single)",
+        help="comma-separated phases to run, in order (batched, single, embed)",
     )
     args = parser.parse_args(argv)
     if args.facts is None:
         args.facts = 10_000 if args.quick else 100_000
     if args.single is None:
         args.single = 2_000 if args.quick else 20_000
+    if args.embed_facts is None:
+        args.embed_facts = 1_000 if args.quick else 5_000
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(args.phases) - {"batched", "single"}
+    unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
-    if min(args.facts, args.batch, args.single, args.tasks) < 1:
+    if min(args.facts, args.batch, args.single, args.tasks, args.embed_facts, args.embed_batch) < 1:
         parser.error("counts must be positive")
     return args
 
@@ -169,6 +189,100 @@ async def phase_single(engine: cortex.Cortex, gen: c.FactGenerator, args: Any) -
     }
 
 
+async def phase_embed(
+    home: Path, gen: c.FactGenerator, args: Any, profiler: c.PhaseProfiler | None
+) -> dict[str, Any]:
+    """store_many with the real MiniLM embedder against the model's raw throughput."""
+    from cortex.search.embedder import MiniLMEmbedder
+
+    total, size = args.embed_facts, args.embed_batch
+    embedder = MiniLMEmbedder()
+    t = time.perf_counter()
+    embedder.embed(["warm-up"])
+    load_seconds = time.perf_counter() - t
+    batches = [gen.batch(min(size, total - start)) for start in range(0, total, size)]
+    texts = [[item["content"] for item in batch] for batch in batches]
+    # Its own data directory: no second engine ever writes to the main home.
+    settings = c.settings_for(home / "embed-phase", args)
+    c.log(
+        f"embed: {total:,} facts in store_many batches of {size:,} with {embedder.model_id}"
+        f" (loaded in {load_seconds:.1f} s), data directory {settings.home}"
+    )
+    engine = await cortex.open(settings, embedder=embedder)
+    pool = ThreadPoolExecutor(1, thread_name_prefix="bench-embed")
+    loop = asyncio.get_running_loop()
+    raw_times: list[float] = []
+    store_times: list[float] = []
+    load = [c.loadavg_1m()]
+    try:
+        if profiler is not None:
+            profiler.install(engine)
+        # Warm-up: one short batch through both paths (thread pools, model buffers).
+        await loop.run_in_executor(pool, embedder.embed, texts[0][:32])
+        facts_before = (await engine.stats()).facts
+        next_report = time.perf_counter() + 10
+        with c.maybe_phase(profiler, "ingest-embed"):
+            for i, (items, batch_texts) in enumerate(zip(batches, texts, strict=True)):
+                # Raw model and store_many alternate which goes first, so that machine noise
+                # (other jobs on the CPUs) hits both alike.
+                for which in (0, 1) if i % 2 == 0 else (1, 0):
+                    t = time.perf_counter()
+                    if which == 0:
+                        # The model alone, on a worker thread like the engine's embedding thread.
+                        await loop.run_in_executor(pool, embedder.embed, batch_texts)
+                        raw_times.append(time.perf_counter() - t)
+                    else:
+                        facts = await engine.store_many(items)
+                        store_times.append(time.perf_counter() - t)
+                        assert len(facts) == len(items)
+                if time.perf_counter() >= next_report:
+                    done = sum(len(b) for b in batches[: i + 1])
+                    c.log(
+                        f"  embed {done:,}/{total:,}: raw {done / sum(raw_times):,.1f} texts/s,"
+                        f" store_many {done / sum(store_times):,.1f} facts/s"
+                        f" (load {c.loadavg_1m()})"
+                    )
+                    load.append(c.loadavg_1m())
+                    next_report = time.perf_counter() + 10
+        stats = await engine.stats()
+    finally:
+        await engine.aclose()
+        pool.shutdown(wait=True)
+    load.append(c.loadavg_1m())
+    files = c.checkpointed_db_bytes(settings.database_path)
+    raw_fps = total / sum(raw_times)
+    store_fps = total / sum(store_times)
+    ratio = store_fps / raw_fps
+    overhead_ms = (sum(store_times) - sum(raw_times)) / total * 1000
+    c.log(
+        f"embed done: raw model {raw_fps:,.1f} texts/s, store_many {store_fps:,.1f} facts/s;"
+        f" everything but the model costs {overhead_ms:.3f} ms/fact"
+        f" (load {load[0]} at start, {load[-1]} at end)"
+    )
+    return {
+        "facts": total,
+        "batch": size,
+        "embedder": embedder.model_id,
+        "model_load_seconds": round(load_seconds, 2),
+        "raw_embed_seconds": round(sum(raw_times), 3),
+        "store_seconds": round(sum(store_times), 3),
+        "raw_texts_per_s": round(raw_fps, 2),
+        "store_facts_per_s": round(store_fps, 2),
+        "non_model_ms_per_fact": round(overhead_ms, 4),
+        "raw_batch_latency": c.percentiles_ms(raw_times),
+        "store_batch_latency": c.percentiles_ms(store_times),
+        "loadavg_1m": load,
+        "home": str(settings.home),
+        "facts_before": facts_before,
+        "facts_after": stats.facts,
+        "db_bytes_per_fact": round((files["db"] + files["db_wal"]) / max(stats.facts, 1), 1),
+        "peak_rss_mib": c.peak_rss_mib(),
+        "target_ratio": c.target_line(
+            "store_many / raw model throughput", ratio, "", ">=", TARGET_EMBED_RATIO
+        ),
+    }
+
+
 async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {
         "bench": "ingest",
@@ -187,7 +301,7 @@ async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[
         f" p95 {result['fsync_probe']['p95_ms']:.3f} ms"
     )
     gen = c.FactGenerator(args.seed)
-    engine = await cortex.open(settings)
+    engine = await cortex.open(settings, embedder=None)  # durable writes, not the model
     profiler = c.PhaseProfiler(args.profile) if args.profile else None
     try:
         result["durability"] = await c.durability(engine)
@@ -196,6 +310,9 @@ async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[
         if profiler is not None:
             profiler.install(engine)
         for phase in args.phases:
+            if phase == "embed":
+                result[phase] = await phase_embed(home, gen, args, profiler)
+                continue
             fn = phase_batched if phase == "batched" else phase_single
             with c.maybe_phase(profiler, f"ingest-{phase}"):
                 result[phase] = await fn(engine, gen, args)
@@ -242,6 +359,13 @@ def main(argv: list[str] | None = None) -> int:
         c.log(
             f"  single   {s['facts_per_s']:>12,.0f} facts/s  p95 {s['latency']['p95_ms']:.3f} ms"
             " (< 5 ms)"
+        )
+    if "embed" in result:
+        e = result["embed"]
+        c.log(
+            f"  embed    {e['store_facts_per_s']:>12,.1f} facts/s"
+            f"  = {e['target_ratio']['value']:.3f} x raw model {e['raw_texts_per_s']:,.1f} texts/s"
+            " (>= 0.8)"
         )
     c.emit(result)
     return 0
