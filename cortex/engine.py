@@ -74,6 +74,7 @@ __all__ = [
 P = ParamSpec("P")
 T = TypeVar("T")
 MAX_REASON = 2000
+_INLINE_INDEX_TEXTS = 16
 MAX_PAGE = 1000
 _DRAFT_FIELDS = frozenset(
     {
@@ -433,16 +434,20 @@ class Cortex:
 
     async def _search_data(self, drafts: Sequence[_Indexable]) -> tuple[SearchData, ...]:
         """Index text and (with an embedder) vectors for `drafts`, computed off the event loop."""
+        if self._embedder is None and len(drafts) <= _INLINE_INDEX_TEXTS:
+            # A few texts to split: cheaper here (tens of µs) than a hop to another thread.
+            return self._make_search_data(drafts)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._embed_pool, self._make_search_data, drafts)
+
+    def _make_search_data(self, drafts: Sequence[_Indexable]) -> tuple[SearchData, ...]:
+        """Index text and vectors of `drafts` (CPU work: runs on the embedding thread)."""
         vectors: list[bytes | None] = [None] * len(drafts)
         model_id = None
         if self._embedder is not None:
-            embedder = self._embedder
-            loop = asyncio.get_running_loop()
-            matrix = await loop.run_in_executor(
-                self._embed_pool, embedder.embed, [d.content for d in drafts]
-            )
+            matrix = self._embedder.embed([d.content for d in drafts])
             vectors = [row.tobytes() for row in matrix]
-            model_id = embedder.model_id
+            model_id = self._embedder.model_id
         return tuple(
             SearchData(index_text(d.content), index_text(" ".join(d.tags)), vector, model_id)
             for d, vector in zip(drafts, vectors, strict=True)

@@ -77,6 +77,10 @@ _CJK_CLASS = (
     "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
 )
 _CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
+# Where ASCII text can hold a word with several parts: "_", a joined compound, a case change.
+_MAY_SPLIT = re.compile(r"_|\w[-./\\:@]+\w|[a-z0-9][A-Z]|[A-Z][A-Z][a-z]")
+# ASCII words whose only part is themselves (lower, UPPER or Capitalised, digits allowed).
+_PLAIN_WORD = re.compile(r"[a-z0-9]+|[A-Z0-9]+|[A-Z][a-z0-9]+")
 _CJK_OR_OTHER_RUN = re.compile(f"[{_CJK_CLASS}]+|[^{_CJK_CLASS}]+")
 
 
@@ -90,12 +94,14 @@ def index_text(content: str) -> str:
     ``--dry-run`` adds ``dry run`` and ``東京タワー`` adds ``東 京 タ ワ ー``. Text with nothing
     to add is returned as is.
     """
+    if content.isascii() and not _MAY_SPLIT.search(content):
+        return content  # ASCII prose without identifiers: every word is its own only part
     additions: list[str] = []
     seen: set[str] = set()
     for match in _COMPOUND.finditer(unicodedata.normalize("NFC", content)):
         compound = match["compound"]
-        if compound in seen:
-            continue
+        if _PLAIN_WORD.fullmatch(compound) or compound in seen:
+            continue  # a plain word is its own only part: nothing to add
         seen.add(compound)
         indexed = " ".join(" ".join(part) if _is_cjk(part) else part for part in _parts(compound))
         if indexed and indexed != compound.lower():
