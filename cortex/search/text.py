@@ -77,8 +77,8 @@ _CJK_CLASS = (
     "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
 )
 _CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
-# Where ASCII text can hold a word with several parts: "_", a joined compound, a case change.
-_MAY_SPLIT = re.compile(r"_|\w[-./\\:@]+\w|[a-z0-9][A-Z]|[A-Z][A-Z][a-z]")
+# Where ASCII text can hold a token with several parts: "_" or a case change.
+_MAY_SPLIT = re.compile(r"_|[a-z0-9][A-Z]|[A-Z][A-Z][a-z]")
 # ASCII words whose only part is themselves (lower, UPPER or Capitalised, digits allowed).
 _PLAIN_WORD = re.compile(r"[a-z0-9]+|[A-Z0-9]+|[A-Z][a-z0-9]+")
 _CJK_OR_OTHER_RUN = re.compile(f"[{_CJK_CLASS}]+|[^{_CJK_CLASS}]+")
@@ -88,11 +88,11 @@ def index_text(content: str) -> str:
     """Returns `content` followed by the split parts of its identifiers and its CJK runs spaced.
 
     The original text comes first and unchanged, so BM25 and phrase queries see it as written.
-    Each distinct identifier adds one line: ``retry_backoff_ms`` adds ``retry backoff ms``,
-    ``maxRetryCount`` adds ``max retry count``, ``cortex.store.sqlite`` adds
-    ``cortex store sqlite``, ``src/api/routes/users.py`` adds ``src api routes users py``,
-    ``--dry-run`` adds ``dry run`` and ``東京タワー`` adds ``東 京 タ ワ ー``. Text with nothing
-    to add is returned as is.
+    Each distinct identifier that FTS5's tokenizer would keep whole adds one line:
+    ``retry_backoff_ms`` adds ``retry backoff ms``, ``maxRetryCount`` adds ``max retry count``,
+    ``my_pkg.sub_mod`` adds ``my pkg sub mod`` and ``東京タワー`` adds ``東 京 タ ワ ー``. Names
+    joined only by punctuation (``cortex.store.sqlite``, ``src/api/users.py``, ``--dry-run``) add
+    nothing: the tokenizer splits them already. Text with nothing to add is returned as is.
     """
     if content.isascii() and not _MAY_SPLIT.search(content):
         return content  # ASCII prose without identifiers: every word is its own only part
@@ -104,7 +104,10 @@ def index_text(content: str) -> str:
             continue  # a plain word is its own only part: nothing to add
         seen.add(compound)
         indexed = " ".join(" ".join(part) if _is_cjk(part) else part for part in _parts(compound))
-        if indexed and indexed != compound.lower():
+        # FTS5 itself splits at the joining punctuation ("." "/" "-" ...): only parts beyond
+        # that ("_", case changes, CJK characters) are worth indexing again.
+        as_tokenized = " ".join(chunk.lower() for chunk in _CHUNK.findall(compound))
+        if indexed and indexed != as_tokenized:
             additions.append(indexed)
     return "\n".join([content, *additions])
 

@@ -106,9 +106,8 @@ def test_fts5_keeps_a_run_of_cjk_characters_as_one_token_so_index_text_spaces_th
         ("retry_backoff_ms", "retry backoff ms"),
         ("maxRetryCount", "max retry count"),
         ("HTTPServerError", "http server error"),
-        ("cortex.store.sqlite", "cortex store sqlite"),
-        ("src/api/routes/users.py", "src api routes users py"),
-        ("--dry-run", "dry run"),
+        ("my_pkg.sub_mod", "my pkg sub mod"),
+        ("src/api/user_routes.py", "src api user routes py"),
         ("__init__", "init"),
         ("Python3のインストール", "python3 の イ ン ス ト ー ル"),
     ],
@@ -116,6 +115,12 @@ def test_fts5_keeps_a_run_of_cjk_characters_as_one_token_so_index_text_spaces_th
 def test_index_text_appends_the_parts_of_each_identifier(identifier: str, parts: str) -> None:
     content = f"see {identifier} today"
     assert index_text(content) == f"{content}\n{parts}"
+
+
+@pytest.mark.parametrize("name", ["cortex.store.sqlite", "src/api/routes/users.py", "--dry-run"])
+def test_index_text_adds_nothing_for_names_the_tokenizer_splits_itself(name: str) -> None:
+    content = f"see {name} today"
+    assert index_text(content) == content
 
 
 def test_index_text_leaves_plain_prose_as_written() -> None:
