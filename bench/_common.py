@@ -231,9 +231,8 @@ def environment() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- homes
 
 
-def add_common_args(parser: argparse.ArgumentParser) -> None:
-    """--quick, --home, --keep, --seed, --profile, --checkpoint-every."""
-    parser.add_argument("--quick", action="store_true", help="small run that finishes in < 30 s")
+def add_home_args(parser: argparse.ArgumentParser) -> None:
+    """--home and --keep: which data directory a benchmark uses and whether it is kept."""
     parser.add_argument(
         "--home",
         type=Path,
@@ -244,6 +243,12 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="keep the temporary data directory (a --home given explicitly is always kept)",
     )
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """--quick, --home, --keep, --seed, --profile, --checkpoint-every."""
+    parser.add_argument("--quick", action="store_true", help="small run that finishes in < 30 s")
+    add_home_args(parser)
     parser.add_argument("--seed", type=int, default=1234, help="RNG seed for synthetic data")
     parser.add_argument(
         "--checkpoint-every",
@@ -555,16 +560,7 @@ def add_eval_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick", action="store_true", help="small run: fewer documents and queries"
     )
-    parser.add_argument(
-        "--home",
-        type=Path,
-        help="CORTEX data directory to use (default: a fresh temporary directory)",
-    )
-    parser.add_argument(
-        "--keep",
-        action="store_true",
-        help="keep the temporary data directory (a --home given explicitly is always kept)",
-    )
+    add_home_args(parser)
     parser.add_argument("--rrf-k", type=int, help="engine setting rrf_k (default: the engine's)")
     parser.add_argument(
         "--vector-weight", type=float, help="engine setting vector_weight (default: the engine's)"

@@ -32,7 +32,6 @@ __all__ = [
     "Transaction",
     "VerifyReport",
     "check_name",
-    "fact_record",
 ]
 
 MAX_CONTENT_BYTES = 1_048_576
@@ -230,25 +229,6 @@ class Fact:
 
 def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
-def fact_record(fact: Fact) -> dict[str, Any]:
-    """The immutable part of a fact as the ledger hashes it (timestamps in microseconds)."""
-    return {
-        "id": fact.id,
-        "tenant": fact.tenant,
-        "project": fact.project,
-        "content": fact.content,
-        "fact_type": fact.fact_type,
-        "tags": list(fact.tags),
-        "source": fact.source,
-        "confidence": fact.confidence,
-        "valid_from": to_micros(fact.valid_from),
-        "valid_until": None if fact.valid_until is None else to_micros(fact.valid_until),
-        "supersedes": fact.supersedes,
-        "created_at": to_micros(fact.created_at),
-        "meta": dict(fact.meta),
-    }
 
 
 @dataclass(frozen=True, slots=True)
