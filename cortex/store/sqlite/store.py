@@ -308,6 +308,7 @@ class SqliteStore:
         self._heads: OrderedDict[str, _Head] = OrderedDict()
         self._last_ts = 0
         self._next_rowid = 1
+        self._data_version = -1
         # Randomness of fact ids: seeded from the OS once (ids are unique, not secret).
         self._random = random.Random(secrets.token_bytes(32))
         self._closed = False
@@ -367,19 +368,28 @@ class SqliteStore:
                 raise StoreError(f"{self._path}: cannot enable WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
             self._migrate(conn)
-            row = _rows(
-                conn,
-                "SELECT max(x.ts) FROM tenants t JOIN transactions x"
-                " ON x.tenant_id = t.id AND x.seq = t.next_seq - 1",
-            )[0][0]
+            self._load_write_state(conn)
         except apsw.Error as exc:
             raise StoreError(f"cannot open database {self._path}: {exc}") from exc
-        if row is not None:
-            self._last_ts = to_micros(datetime.fromisoformat(row.replace("Z", "+00:00")))
-        self._load_next_rowid(conn)
 
-    def _load_next_rowid(self, conn: apsw.Connection) -> None:
+    def _load_write_state(self, conn: apsw.Connection) -> None:
+        """Read what the writer caches from the database: clock, next fact rowid, no heads.
+
+        Called at open, after a failed group, and whenever another connection (another process
+        writing the same file) has committed since this writer's last commit: SQLite's
+        `data_version` tells, so several processes can share one store without forking a ledger.
+        """
+        self._heads.clear()
+        row = _rows(
+            conn,
+            "SELECT max(x.ts) FROM tenants t JOIN transactions x"
+            " ON x.tenant_id = t.id AND x.seq = t.next_seq - 1",
+        )[0][0]
+        if row is not None:
+            stamp = to_micros(datetime.fromisoformat(row.replace("Z", "+00:00")))
+            self._last_ts = max(self._last_ts, stamp)
         self._next_rowid = (_rows(conn, "SELECT max(rowid_) FROM facts")[0][0] or 0) + 1
+        self._data_version = _rows(conn, "PRAGMA data_version")[0][0]
 
     @staticmethod
     def _migrate(conn: apsw.Connection) -> None:
@@ -470,6 +480,8 @@ class SqliteStore:
         outcomes: list[WriteOutcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
+            if _rows(conn, "PRAGMA data_version")[0][0] != self._data_version:
+                self._load_write_state(conn)
             for request in requests:
                 if isinstance(request, StoreFacts):
                     outcomes.append(self._stage_facts(conn, staged, request, heads))
@@ -498,8 +510,7 @@ class SqliteStore:
         except BaseException:
             if not conn.get_autocommit():
                 conn.execute("ROLLBACK")
-            self._heads.clear()
-            self._load_next_rowid(conn)
+            self._load_write_state(conn)
             raise
         for tenant, head in heads.items():
             self._remember_head(tenant, head)
