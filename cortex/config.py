@@ -40,6 +40,9 @@ class Settings:
     rrf_k: int = 60
     vector_weight: float = 0.6
     text_weight: float = 0.4
+    # A tenant with at least this many vectors is searched through an HNSW graph (saved under
+    # <home>/index/), below it exactly.
+    ann_threshold: int = 20_000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -50,6 +53,7 @@ class Settings:
             "write_batch_max",
             "read_threads",
             "rrf_k",
+            "ann_threshold",
         )
         for name in positive_ints:
             value = getattr(self, name)
@@ -72,6 +76,11 @@ class Settings:
     def database_path(self) -> Path:
         """The SQLite database file inside the data directory."""
         return self.home / DATABASE_FILE_NAME
+
+    @property
+    def index_dir(self) -> Path:
+        """Derived search indexes (HNSW graphs): safe to delete, rebuilt from the database."""
+        return self.home / "index"
 
     @property
     def keys_dir(self) -> Path:

@@ -207,6 +207,9 @@ class Cortex:
                 vector_weight=settings.vector_weight,
                 text_weight=settings.text_weight,
             ),
+            index_dir=settings.index_dir,
+            ann_threshold=settings.ann_threshold,
+            merge_at=min(10_000, max(1, settings.ann_threshold // 2)),
         )
         self._closed = False
 
@@ -262,6 +265,7 @@ class Cortex:
         self._closed = True
         try:
             await self._writer.close()
+            await self._searcher.aclose()
             await self._store.close()
         finally:
             self._embed_pool.shutdown(wait=True)
@@ -488,7 +492,7 @@ class Cortex:
             after, done = rows[-1][0], done + len(rows)
             if progress is not None:
                 progress(done, total)
-        self._searcher.forget(name)
+        await self._searcher.forget(name)
         return done
 
     async def search(

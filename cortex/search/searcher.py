@@ -1,26 +1,33 @@
 """Search: vector and BM25 candidates, fused by Reciprocal Rank Fusion, filtered in the store.
 
-`Searcher` belongs to one engine. It keeps one `VectorIndex` per tenant (at most
-`max_tenants`, least recently used dropped first), brings it up to date from the store before
-each vector search (so writes by other processes are seen too), and embeds queries off the event
-loop on the engine's embedding thread.
+`Searcher` belongs to one engine. It keeps one `TenantVectors` per tenant (at most
+`max_tenants`, least recently used dropped first): exact search below `ann_threshold` vectors,
+an HNSW graph plus an exact tail above it. It brings the index up to date from the store before
+each vector search (so writes by other processes are seen too), merges the tail into the graph
+in the background, saves graphs under `index_dir` so that a restart loads instead of rebuilding,
+and embeds queries off the event loop on the engine's embedding thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 from collections import OrderedDict
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 
 from cortex.errors import ConfigError, ValidationError
 from cortex.model import SearchHit
+from cortex.search.ann import AnnIndex, index_stem
 from cortex.search.embedder import Embedder
 from cortex.search.fusion import reciprocal_rank_fusion, score_fusion
+from cortex.search.tenant_vectors import TenantVectors
 from cortex.search.text import fts5_query
 from cortex.search.vectors import VectorIndex
 from cortex.store.base import ListFilter
@@ -32,6 +39,13 @@ SearchMode = Literal["hybrid", "vector", "text"]
 MAX_TOP_K = 1000
 MAX_QUERY_CHARS = 100_000
 _LOAD_BATCH = 20_000
+# Vector search with a filter widens its candidate list by 4x until enough pass; past this many
+# candidates on a graph, the facts passing the filter are scored exactly instead, if at most
+# _EXACT_FILTER_LIMIT pass.
+_EXACT_FILTER_AFTER = 1600
+_EXACT_FILTER_LIMIT = 20_000
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +70,35 @@ class Searcher:
         *,
         options: SearchOptions | None = None,
         max_tenants: int = 64,
+        index_dir: Path | None = None,
+        ann_threshold: int = 20_000,
+        merge_at: int = 10_000,
     ) -> None:
         self._store = store
         self._embedder = embedder
         self._pool = embed_pool
         self._options = options or SearchOptions()
-        self._indexes: OrderedDict[str, VectorIndex] = OrderedDict()
+        self._indexes: OrderedDict[str, TenantVectors] = OrderedDict()
         self._max_tenants = max_tenants
         self._refresh_lock = asyncio.Lock()
+        self._index_dir = index_dir
+        self._ann_threshold = ann_threshold
+        self._merge_at = merge_at
+        self._build_threads = max(1, os.cpu_count() or 1)
+        # Graph builds and saves run here, away from query embedding and SQLite reads.
+        self._index_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-index")
+        self._merging: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
 
-    def forget(self, tenant: str) -> None:
-        """Drop the tenant's in-memory index (it is rebuilt from the store on the next search)."""
-        self._indexes.pop(tenant, None)
+    async def forget(self, tenant: str) -> None:
+        """Drop the tenant's index, in memory and on disk (rebuilt from the store when needed)."""
+        async with self._refresh_lock:
+            self._indexes.pop(tenant, None)
+            if self._index_dir is not None and self._embedder is not None:
+                stem = index_stem(tenant, self._embedder.model_id)
+                await asyncio.get_running_loop().run_in_executor(
+                    self._index_pool, AnnIndex.discard, self._index_dir, stem
+                )
 
     async def search(
         self, tenant: str, query: str, *, k: int, mode: SearchMode, filters: ListFilter
@@ -143,17 +174,41 @@ class Searcher:
                 by_rowid = dict(zip(rowids.tolist(), sims.tolist(), strict=True))
                 return [(r, by_rowid[r]) for r in passing[:pool]]
             wanted *= 4
+            if index.ann is not None and wanted > _EXACT_FILTER_AFTER:
+                # A selective filter: its facts are few, so score all of them exactly.
+                exact = await self._filtered_exact(tenant, index.model_id, vector, pool, filters)
+                if exact is not None:
+                    return exact
 
-    async def _fresh_index(self, tenant: str) -> VectorIndex:
+    async def _filtered_exact(
+        self, tenant: str, model_id: str, vector: Any, pool: int, filters: ListFilter
+    ) -> list[tuple[int, float]] | None:
+        """Exact scores of every fact passing `filters`, or None when too many pass."""
+        rows = await self._store.filtered_vectors(tenant, model_id, filters, _EXACT_FILTER_LIMIT)
+        if rows is None:
+            return None
+        index = VectorIndex(len(vector), model_id)
+        rows.sort()
+        rowids = np.fromiter((r for r, _ in rows), dtype=np.int64, count=len(rows))
+        matrix = np.frombuffer(b"".join(v for _, v in rows), dtype=np.float32)
+        index.add(rowids, matrix.reshape(len(rows), len(vector)))
+        loop = asyncio.get_running_loop()
+        found, sims = await loop.run_in_executor(self._pool, index.search, vector, pool)
+        return list(zip(found.tolist(), sims.tolist(), strict=True))
+
+    async def _fresh_index(self, tenant: str) -> TenantVectors:
         """The tenant's index, with every vector the store holds now."""
         assert self._embedder is not None
+        loop = asyncio.get_running_loop()
         async with self._refresh_lock:
             index = self._indexes.get(tenant)
             if index is None:
-                index = VectorIndex(self._embedder.dim, self._embedder.model_id)
+                index = await self._open_index(tenant)
                 self._indexes[tenant] = index
                 while len(self._indexes) > self._max_tenants:
-                    self._indexes.popitem(last=False)
+                    evicted, dropped = self._indexes.popitem(last=False)
+                    if dropped.ann is not None and len(dropped.ann) > dropped.ann.saved_size:
+                        self._tasks.add(loop.create_task(self._save_later(evicted, dropped)))
             self._indexes.move_to_end(tenant)
             while await self._store.last_vector_rowid(tenant) > index.last_rowid:
                 rows = await self._store.vectors_after(tenant, index.last_rowid, _LOAD_BATCH)
@@ -166,4 +221,75 @@ class Searcher:
                 rowids = np.fromiter((r for r, _, _ in rows), dtype=np.int64, count=len(rows))
                 matrix = np.frombuffer(b"".join(v for _, _, v in rows), dtype=np.float32)
                 index.add(rowids, matrix.reshape(len(rows), index.dim))
+                if index.wants_merge() and len(rows) == _LOAD_BATCH and tenant not in self._merging:
+                    # Catching up on many stored vectors: build the graph now, on every core,
+                    # so that memory holds at most one batch of them as a matrix.
+                    ann, covered = await loop.run_in_executor(
+                        self._index_pool, index.build_merged, self._build_threads
+                    )
+                    index.finish_merge(ann, covered)
+            if index.wants_merge() and tenant not in self._merging:
+                self._start_merge(tenant, index)
             return index
+
+    async def _open_index(self, tenant: str) -> TenantVectors:
+        """A tenant's index: its saved graph when valid, else empty (filled from the store)."""
+        assert self._embedder is not None
+        dim, model_id = self._embedder.dim, self._embedder.model_id
+        ann = None
+        if self._index_dir is not None:
+            loop = asyncio.get_running_loop()
+            stem = index_stem(tenant, model_id)
+            ann = await loop.run_in_executor(
+                self._index_pool, AnnIndex.load, self._index_dir, stem, dim, model_id
+            )
+            if ann is not None and ann.last_rowid > await self._store.last_vector_rowid(tenant):
+                # The store has fewer vectors than the graph: it was replaced or reindexed.
+                ann = None
+        return TenantVectors(
+            dim, model_id, threshold=self._ann_threshold, merge_at=self._merge_at, ann=ann
+        )
+
+    def _start_merge(self, tenant: str, index: TenantVectors) -> None:
+        """Merge the tenant's exact tail into its graph in the background, then maybe save."""
+        self._merging.add(tenant)
+        task = asyncio.get_running_loop().create_task(self._merge(tenant, index))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _merge(self, tenant: str, index: TenantVectors) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            ann, covered = await loop.run_in_executor(self._index_pool, index.build_merged, 1)
+            async with self._refresh_lock:
+                index.finish_merge(ann, covered)
+            if len(ann) - ann.saved_size >= max(self._merge_at, len(ann) // 10):
+                await loop.run_in_executor(self._index_pool, self._save, tenant, index)
+        except (RuntimeError, ValueError, OSError, MemoryError):
+            # Searches stay correct on the exact tail; the next refresh tries again.
+            logger.exception("merging the vector index of tenant %r failed", tenant)
+        finally:
+            self._merging.discard(tenant)
+
+    async def _save_later(self, tenant: str, index: TenantVectors) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._index_pool, self._save, tenant, index)
+        except OSError:
+            logger.exception("saving the vector index of tenant %r failed", tenant)
+
+    def _save(self, tenant: str, index: TenantVectors) -> None:
+        if self._index_dir is not None and index.ann is not None:
+            index.ann.save(self._index_dir, index_stem(tenant, index.model_id))
+
+    async def aclose(self) -> None:
+        """Wait for background merges, save graphs with unsaved rows, stop the index thread."""
+        try:
+            if self._tasks:
+                await asyncio.gather(*self._tasks)
+            loop = asyncio.get_running_loop()
+            for tenant, index in list(self._indexes.items()):
+                if index.ann is not None and len(index.ann) > index.ann.saved_size:
+                    await loop.run_in_executor(self._index_pool, self._save, tenant, index)
+        finally:
+            self._index_pool.shutdown(wait=True)

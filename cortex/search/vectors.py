@@ -77,3 +77,16 @@ class VectorIndex:
         top = np.argpartition(scores, size - k)[size - k :] if k < size else np.arange(size)
         order = top[np.argsort(-scores[top], kind="stable")]
         return rowids[:size][order], scores[order]
+
+    def snapshot(self) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The indexed rowids and vectors now (views that later appends never change)."""
+        with self._lock:
+            return self._rowids[: self._size], self._matrix[: self._size]
+
+    def rows_after(self, rowid: int) -> VectorIndex:
+        """A new index holding only the rows above `rowid` (what an ANN index does not cover)."""
+        rowids, matrix = self.snapshot()
+        start = int(np.searchsorted(rowids, rowid, side="right"))
+        tail = VectorIndex(self.dim, self.model_id)
+        tail.add(rowids[start:], matrix[start:])
+        return tail

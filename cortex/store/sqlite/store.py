@@ -1252,6 +1252,33 @@ class SqliteStore:
 
         return await self._run_read(read)
 
+    async def filtered_vectors(
+        self, tenant: str, model_id: str, filters: ListFilter, limit: int
+    ) -> list[tuple[int, bytes]] | None:
+        """(rowid, vector) of every fact passing `filters` that has a vector of `model_id`.
+
+        None when more than `limit` facts pass: the filter is not selective enough to search
+        its facts exactly, and the caller should use the index instead.
+        """
+
+        def read(conn: apsw.Connection) -> list[tuple[int, bytes]] | None:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return []
+            where, params = _filter_sql(ident[0], filters)
+            rows = [
+                (r[0], r[1])
+                for r in conn.execute(
+                    "SELECT v.fact_rowid, v.vector FROM facts f"
+                    " JOIN fact_vectors v ON v.fact_rowid = f.rowid_"
+                    f" WHERE {where} AND v.model_id = ? LIMIT ?",
+                    [*params, model_id, limit + 1],
+                )
+            ]
+            return None if len(rows) > limit else rows
+
+        return await self._run_read(read)
+
     async def facts_to_index(
         self, tenant: str, *, model_id: str | None, after_rowid: int, limit: int
     ) -> list[tuple[int, str, str]]:
