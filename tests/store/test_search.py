@@ -79,6 +79,24 @@ def test_filters_return_k_hits_whenever_they_exist(searchable: CortexSync) -> No
     assert len(searchable.search("redis", k=5, tags=["ops"])) == 5
 
 
+def test_text_search_finds_a_few_matches_behind_many_of_another_project_or_tenant(
+    memory: CortexSync,
+) -> None:
+    # The full-text index ranks its best 400 matches first: all of them are noise here.
+    memory.store_many(
+        [{"content": f"redis cache warmed up, run {i}", "project": "noise"} for i in range(900)]
+    )
+    target = memory.store_many(
+        [{"content": f"redis failover drill {i} took long", "project": "t"} for i in range(3)]
+    )
+    other = memory.store_many([{"content": f"redis upgrade {i}"} for i in range(2)], tenant="small")
+    hits = memory.search("redis", k=10, mode="text", project="t")
+    assert {h.fact.id for h in hits} == {f.id for f in target}
+    hits = memory.search("redis", k=10, mode="text", tenant="small")
+    assert {h.fact.id for h in hits} == {f.id for f in other}
+    assert len(memory.search("redis", k=10, mode="text")) == 10
+
+
 def test_min_confidence_source_and_type_filter(stocked: CortexSync) -> None:
     stocked.store("Redis in staging was upgraded to 7.2", fact_type="event", confidence=0.3)
     assert all(h.fact.confidence >= 0.5 for h in stocked.search("redis", min_confidence=0.5))

@@ -278,6 +278,24 @@ def _filter_sql(
     return " AND ".join(sql), params
 
 
+def _passing_rowids(
+    conn: apsw.Connection, rowids: Sequence[int], where: str, params: Sequence[Any]
+) -> list[int]:
+    """Those of `rowids` whose fact passes `where` (a `_filter_sql(..., by_rowid=True)`)."""
+    passing: list[int] = []
+    for start in range(0, len(rowids), 500):
+        chunk = rowids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        passing += (
+            r[0]
+            for r in conn.execute(
+                f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ IN ({marks}) AND {where}",
+                [*chunk, *params],
+            )
+        )
+    return passing
+
+
 def _node_key(level: int, index: int) -> tuple[int, int]:
     return ((index + 1) << level) - 1, level
 
@@ -1163,21 +1181,37 @@ class SqliteStore:
         """(rowid, BM25 score: lower is better) of facts matching an FTS5 expression, best first.
 
         Filters apply inside the query, so `limit` hits come back whenever that many exist.
+        First the full-text index ranks its matches alone (no join per match: with a common
+        word that is most of the cost) and the best few are filtered; only when too few of them
+        pass (a selective filter, a small tenant among large ones) does the joined query run.
         """
 
         def read(conn: apsw.Connection) -> list[tuple[int, float]]:
             ident = self._tenant_id(conn, tenant)
             if ident is None:
                 return []
-            where, params = _filter_sql(ident[0], filters)
-            sql = (
-                "SELECT f.rowid_, bm25(fact_text, ?, ?) AS rank FROM fact_text"
-                " JOIN facts f ON f.rowid_ = fact_text.rowid"
-                f" WHERE fact_text MATCH ? AND {where} ORDER BY rank LIMIT ?"
-            )
-            args = [_BM25_CONTENT_WEIGHT, _BM25_TAGS_WEIGHT, match, *params, limit]
+            weights = [_BM25_CONTENT_WEIGHT, _BM25_TAGS_WEIGHT]
+            wanted = max(4 * limit, 400)
             try:
-                return [(r[0], r[1]) for r in conn.execute(sql, args)]
+                ranked = [
+                    (r[0], r[1])
+                    for r in conn.execute(
+                        "SELECT rowid, bm25(fact_text, ?, ?) AS rank FROM fact_text"
+                        " WHERE fact_text MATCH ? ORDER BY rank LIMIT ?",
+                        [*weights, match, wanted],
+                    )
+                ]
+                where, params = _filter_sql(ident[0], filters, by_rowid=True)
+                passing = set(_passing_rowids(conn, [r for r, _ in ranked], where, params))
+                if len(passing) >= limit or len(ranked) < wanted:
+                    return [(r, score) for r, score in ranked if r in passing][:limit]
+                where, params = _filter_sql(ident[0], filters)
+                sql = (
+                    "SELECT f.rowid_, bm25(fact_text, ?, ?) AS rank FROM fact_text"
+                    " JOIN facts f ON f.rowid_ = fact_text.rowid"
+                    f" WHERE fact_text MATCH ? AND {where} ORDER BY rank LIMIT ?"
+                )
+                return [(r[0], r[1]) for r in conn.execute(sql, [*weights, match, *params, limit])]
             except apsw.SQLError as exc:
                 raise ValidationError(f"the text query cannot be searched: {exc}") from exc
 
@@ -1193,17 +1227,7 @@ class SqliteStore:
             if ident is None or not rowids:
                 return []
             where, params = _filter_sql(ident[0], filters, by_rowid=True)
-            passing: set[int] = set()
-            for start in range(0, len(rowids), 500):
-                chunk = rowids[start : start + 500]
-                marks = ",".join("?" * len(chunk))
-                passing.update(
-                    r[0]
-                    for r in conn.execute(
-                        f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ IN ({marks}) AND {where}",
-                        [*chunk, *params],
-                    )
-                )
+            passing = set(_passing_rowids(conn, rowids, where, params))
             return [r for r in rowids if r in passing]
 
         return await self._run_read(read)
