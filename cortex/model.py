@@ -36,7 +36,7 @@ __all__ = [
 
 MAX_CONTENT_BYTES = 1_048_576
 MAX_TAGS = 64
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG = re.compile(r"^[^\s,][^,\n\r\t]{0,63}$")
 
 FactStatus = Literal["active", "deprecated", "superseded"]
@@ -59,7 +59,7 @@ ProblemKind = Literal[
 
 def check_name(kind: str, value: object) -> str:
     """Return `value` if it is a valid tenant/project/source name, else raise ValidationError."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.fullmatch(value):
         raise ValidationError(
             f"{kind} {value!r} is invalid: use 1-64 characters of letters, digits, '.', '_' or '-',"
             " starting with a letter or digit"

@@ -54,6 +54,7 @@ def test_store_many_with_one_invalid_item_writes_nothing(memory: CortexSync) -> 
         ({"content": ""}, "non-empty"),
         ({"content": "x", "confidence": 1.5}, "between 0 and 1"),
         ({"content": "x", "project": "has space"}, "project"),
+        ({"content": "x", "project": "infra\n"}, "project"),
         ({"content": "x", "tags": ["a,b"]}, "tag"),
         ({"content": "x", "meta": {"n": float("nan")}}, "canonical"),
         ({"content": "x", "valid_from": "2026-03-03", "valid_until": "2026-03-01"}, "later"),
