@@ -13,12 +13,13 @@ processes (so that peak RSS is per size and the build does not count for the sea
    filter that 1 fact in 12 passes) with the query embedding EXCLUDED (query vectors computed
    before timing; the engine's embed call returns them from a dict), and at MiniLM sizes also
    "hybrid_embed" (query embedded by the real model inside the call). Reports p50/p95/p99, the
-   cold first search (loads the vector index from the database), a per-component breakdown,
-   peak RSS, and, at `--recall-size` (100,000), recall@10 of the engine's vector mode against a
-   brute-force numpy search over the same stored vectors.
+   cold first search (loads the saved HNSW graph, or builds it from the stored vectors when
+   there is none: the first run at a size; sizes below the engine's `ann_threshold` are searched
+   exactly), a per-component breakdown, peak RSS, and, at `--recall-size` (100,000), recall@10
+   of the engine's vector mode against a brute-force numpy search over the same stored vectors.
 
 Targets: hybrid p95 < 10 ms at 100k and < 30 ms at 1M (query embedding excluded); peak RSS of
-the search process at 1M < 2 GiB; recall@10 = 1.0 (the index is exact).
+the search process at 1M < 2 GiB; recall@10 >= 0.99 against exact search.
 
     .venv/bin/python bench/search.py --quick                      # 2,000 + 20,000 facts
     .venv/bin/python bench/search.py --home /tmp/s --sizes 10000,100000,1000000
@@ -470,8 +471,7 @@ async def breakdown(
         for name in (
             "embed_hop (cached vector, embedding thread)",
             "index_freshness (last_vector_rowid)",
-            "vector_matvec (matrix @ query)",
-            "vector_topk (argpartition + sort)",
+            "vector_search (index: graph and/or exact)",
             "filter_rowids (SQL)",
             "fts5_query (parse)",
             "text_candidates (FTS5 BM25 SQL)",
@@ -481,20 +481,13 @@ async def breakdown(
     }
     names = list(steps)
     matches: list[int] = []
-    one_thread: list[float] = []  # the matvec again, with BLAS limited to one thread
     for q in queries:
         marks = [time.perf_counter()]
         vector = (await loop.run_in_executor(searcher._pool, cache.embed, [q]))[0]
         marks.append(time.perf_counter())
         index = await searcher._fresh_index(tenant)
         marks.append(time.perf_counter())
-        with index._lock:
-            size, rowids_all, matrix = index._size, index._rowids, index._matrix
-        scores = matrix[:size] @ vector
-        marks.append(time.perf_counter())
-        top = np.argpartition(-scores, pool - 1)[:pool]
-        order = top[np.argsort(-scores[top], kind="stable")]
-        rowids, sims = rowids_all[:size][order], scores[order]
+        rowids, sims = index.search(vector, pool)
         marks.append(time.perf_counter())
         passing = await store.filter_rowids(tenant, rowids.tolist(), none)
         marks.append(time.perf_counter())
@@ -514,10 +507,6 @@ async def breakdown(
         marks.append(time.perf_counter())
         for name, a, b in zip(names, marks, marks[1:], strict=False):
             steps[name].append(b - a)
-        with blas_threads(1):
-            t = time.perf_counter()
-            matrix[:size] @ vector
-            one_thread.append(time.perf_counter() - t)
         if match is not None:
             matches.append(
                 await store._run_read(
@@ -528,9 +517,6 @@ async def breakdown(
     figures: dict[str, Any] = {name: c.latency_figures(name, t) for name, t in steps.items()}
     total_mean = sum(f["mean_ms"] for f in figures.values())
     figures["sum_of_means_ms"] = round(total_mean, 3)
-    figures["vector_matvec_one_blas_thread"] = c.latency_figures(
-        "(vector_matvec with 1 BLAS thread)", one_thread
-    )
     if matches:
         m = sorted(matches)
         figures["fts_matching_facts"] = {
@@ -632,7 +618,7 @@ async def recall_check(
         "identical_order": same_order,
         "max_abs_score_diff": max_score_diff,
         "mismatches": mismatches,
-        "target": c.target_line(f"recall@{k} vs brute force", recall, "", ">=", 1.0),
+        "target": c.target_line(f"recall@{k} vs brute force", recall, "", ">=", 0.99),
     }
 
 
@@ -663,16 +649,26 @@ async def child_search(args: argparse.Namespace, home: Path, size: int) -> dict[
         stats = await engine.stats()
         if stats.facts != size:
             raise SystemExit(f"{home} holds {stats.facts:,} facts, expected {size:,}")
+        saved_graph = any(settings.index_dir.glob("*.usearch"))
         t = time.perf_counter()
         await engine.search(warm[0] if warm else timed[0], k=args.k, mode="vector")
         cold = time.perf_counter() - t
         index = engine._searcher._indexes[settings.tenant]
+        kind = "exact" if index.ann is None else "hnsw+tail"
+        how = "loaded" if saved_graph else "built"
         result["cold_first_search_seconds"] = round(cold, 3)
-        result["vector_index"] = {"rows": len(index), "bytes": index.nbytes}
+        result["vector_index"] = {
+            "kind": kind,
+            "graph": None if index.ann is None else how,
+            "graph_rows": 0 if index.ann is None else len(index.ann),
+            "exact_rows": len(index.exact),
+            "bytes": index.nbytes,
+        }
         result["rss_after_index_load_mib"] = c.peak_rss_mib()
         c.log(
-            f"  cold first search (loads {len(index):,} vectors, {index.nbytes / 2**20:,.0f} MiB):"
-            f" {cold:.2f} s; peak RSS {result['rss_after_index_load_mib']} MiB"
+            f"  cold first search ({kind}{'' if index.ann is None else ', graph ' + how};"
+            f" {len(index):,} vectors, {index.nbytes / 2**20:,.0f} MiB): {cold:.2f} s;"
+            f" peak RSS {result['rss_after_index_load_mib']} MiB"
         )
         modes = modes_for(real)
         await run_modes(engine, cache, warm, modes, args.k)

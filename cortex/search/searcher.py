@@ -30,8 +30,7 @@ from cortex.search.fusion import reciprocal_rank_fusion, score_fusion
 from cortex.search.tenant_vectors import TenantVectors
 from cortex.search.text import fts5_query
 from cortex.search.vectors import VectorIndex
-from cortex.store.base import ListFilter
-from cortex.store.sqlite import SqliteStore
+from cortex.store.base import ListFilter, Store
 
 __all__ = ["MAX_QUERY_CHARS", "MAX_TOP_K", "SearchMode", "SearchOptions", "Searcher"]
 
@@ -39,10 +38,10 @@ SearchMode = Literal["hybrid", "vector", "text"]
 MAX_TOP_K = 1000
 MAX_QUERY_CHARS = 100_000
 _LOAD_BATCH = 20_000
-# Vector search with a filter widens its candidate list by 4x until enough pass; past this many
+# Vector search with a filter widens its candidate list until enough pass; past this many
 # candidates on a graph, the facts passing the filter are scored exactly instead, if at most
 # _EXACT_FILTER_LIMIT pass.
-_EXACT_FILTER_AFTER = 1600
+_EXACT_FILTER_AFTER = 4000
 _EXACT_FILTER_LIMIT = 20_000
 
 logger = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ class Searcher:
 
     def __init__(
         self,
-        store: SqliteStore,
+        store: Store,
         embedder: Embedder | None,
         embed_pool: ThreadPoolExecutor,
         *,
@@ -173,7 +172,9 @@ class Searcher:
             if len(passing) >= pool or wanted >= len(index):
                 by_rowid = dict(zip(rowids.tolist(), sims.tolist(), strict=True))
                 return [(r, by_rowid[r]) for r in passing[:pool]]
-            wanted *= 4
+            # Widen by what the share that passed says is needed (at least 2x, at most 16x).
+            share = max(len(passing), 1) / max(len(rowids), 1)
+            wanted = int(wanted * min(16.0, max(2.0, 1.5 * pool / share / wanted)))
             if index.ann is not None and wanted > _EXACT_FILTER_AFTER:
                 # A selective filter: its facts are few, so score all of them exactly.
                 exact = await self._filtered_exact(tenant, index.model_id, vector, pool, filters)

@@ -183,3 +183,42 @@ class Store(Protocol):
     async def stats(self, tenant: str) -> Stats: ...
 
     async def close(self) -> None: ...
+
+    # Search reads. Facts are named by their store-wide integer `rowid` here: the key of the
+    # derived indexes. Filters apply inside each query, for `tenant` only.
+
+    async def text_candidates(
+        self, tenant: str, match: str, filters: ListFilter, limit: int
+    ) -> list[tuple[int, float]]:
+        """(rowid, BM25 score, lower is better) of facts matching an FTS5 expression, best first."""
+        ...
+
+    async def filter_rowids(
+        self, tenant: str, rowids: Sequence[int], filters: ListFilter
+    ) -> list[int]:
+        """Those of `rowids` whose facts pass `filters`, in the given order."""
+        ...
+
+    async def facts_by_rowid(
+        self, tenant: str, rowids: Sequence[int], as_of: datetime | None
+    ) -> dict[int, Fact]: ...
+
+    async def vectors_after(
+        self, tenant: str, after_rowid: int, limit: int
+    ) -> list[tuple[int, str, bytes]]:
+        """(rowid, model id, float32 vector bytes) above `after_rowid`, by rowid."""
+        ...
+
+    async def filtered_vectors(
+        self, tenant: str, model_id: str, filters: ListFilter, limit: int
+    ) -> list[tuple[int, bytes]] | None:
+        """(rowid, vector) of every fact passing `filters`; None when more than `limit` pass."""
+        ...
+
+    async def facts_to_index(
+        self, tenant: str, *, model_id: str | None, after_rowid: int, limit: int
+    ) -> list[tuple[int, str, str]]: ...
+
+    async def count_facts(self, tenant: str) -> int: ...
+
+    async def last_vector_rowid(self, tenant: str) -> int: ...

@@ -278,6 +278,11 @@ def _filter_sql(
     return " AND ".join(sql), params
 
 
+# Ranking full-text matches alone, then filtering, is cheap up to this many ranked rows; beyond
+# it (a very selective filter) the joined query is faster.
+_TEXT_RANK_ALONE_MAX = 20_000
+
+
 def _passing_rowids(
     conn: apsw.Connection, rowids: Sequence[int], where: str, params: Sequence[Any]
 ) -> list[int]:
@@ -1193,18 +1198,24 @@ class SqliteStore:
             weights = [_BM25_CONTENT_WEIGHT, _BM25_TAGS_WEIGHT]
             wanted = max(4 * limit, 400)
             try:
-                ranked = [
-                    (r[0], r[1])
-                    for r in conn.execute(
-                        "SELECT rowid, bm25(fact_text, ?, ?) AS rank FROM fact_text"
-                        " WHERE fact_text MATCH ? ORDER BY rank LIMIT ?",
-                        [*weights, match, wanted],
-                    )
-                ]
-                where, params = _filter_sql(ident[0], filters, by_rowid=True)
-                passing = set(_passing_rowids(conn, [r for r, _ in ranked], where, params))
-                if len(passing) >= limit or len(ranked) < wanted:
-                    return [(r, score) for r, score in ranked if r in passing][:limit]
+                for _ in range(2):
+                    ranked = [
+                        (r[0], r[1])
+                        for r in conn.execute(
+                            "SELECT rowid, bm25(fact_text, ?, ?) AS rank FROM fact_text"
+                            " WHERE fact_text MATCH ? ORDER BY rank LIMIT ?",
+                            [*weights, match, wanted],
+                        )
+                    ]
+                    where, params = _filter_sql(ident[0], filters, by_rowid=True)
+                    passing = set(_passing_rowids(conn, [r for r, _ in ranked], where, params))
+                    if len(passing) >= limit or len(ranked) < wanted:
+                        return [(r, score) for r, score in ranked if r in passing][:limit]
+                    # Once more, with as many as the share that passed says are needed.
+                    share = max(len(passing), 1) / len(ranked)
+                    wanted = int(1.5 * limit / share)
+                    if wanted > _TEXT_RANK_ALONE_MAX:
+                        break
                 where, params = _filter_sql(ident[0], filters)
                 sql = (
                     "SELECT f.rowid_, bm25(fact_text, ?, ?) AS rank FROM fact_text"
