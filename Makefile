@@ -1,5 +1,5 @@
 # CORTEX: two commands do everything on a fresh machine.
-#   make run   - set up .venv if needed, initialise the data directory, run the guided demo
+#   make run   - set up .venv if needed, initialise the data directory, serve the REST API
 #   make test  - set up .venv with dev dependencies, lint, type-check and run the whole suite
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 CORTEX_HOME ?= $(CURDIR)/.cortex
 PIP := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: run test lint setup setup-dev clean
+.PHONY: run test lint setup setup-dev clean pg pg-stop
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "CORTEX needs Python >= 3.11")'
@@ -30,9 +30,12 @@ setup: $(VENV)/.installed
 
 setup-dev: $(VENV)/.installed-dev
 
+# The service on 127.0.0.1:8420; the first run prints an admin key (once). The guided demo:
+#   .venv/bin/python -m cortex.demo --home .cortex
 run: setup
 	@$(BIN)/cortex init --home "$(CORTEX_HOME)"
-	@$(BIN)/python -m cortex.demo --home "$(CORTEX_HOME)"
+	@$(BIN)/cortex keys create --home "$(CORTEX_HOME)" --tenant default --role admin --if-missing
+	@$(BIN)/cortex serve --home "$(CORTEX_HOME)" --host 127.0.0.1 --port 8420
 
 lint: setup-dev
 	$(BIN)/ruff check cortex tests bench
@@ -41,6 +44,13 @@ lint: setup-dev
 
 test: lint
 	$(BIN)/pytest
+
+# A local PostgreSQL + pgvector (from the dev extra) in .cortex-pg; prints CORTEX_DATABASE_URL.
+pg: setup-dev
+	@$(BIN)/python -m cortex.store.postgres.devserver .cortex-pg
+
+pg-stop: setup-dev
+	@$(BIN)/python -m cortex.store.postgres.devserver .cortex-pg --stop
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -14,14 +14,73 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from cortex.errors import ConfigError
+from cortex.errors import ConfigError, ValidationError
 from cortex.model import check_name
 
-__all__ = ["DEFAULT_HOME", "Settings"]
+__all__ = ["DEFAULT_HOME", "SHIELD_ACTIONS", "Settings", "ShieldRule", "shield_rules"]
 
 DEFAULT_HOME = Path("~/.cortex")
 CONFIG_FILE_NAME = "cortex.toml"
 DATABASE_FILE_NAME = "cortex.db"
+SERVICE_DATABASE_FILE_NAME = "service.db"
+
+
+SHIELD_ACTIONS = ("block", "redact", "allow")
+_SHIELD_SCOPES = ("tenants", "projects")
+
+
+@dataclass(frozen=True, slots=True)
+class ShieldRule:
+    """One privacy shield rule: `action` for `target` (`secret`, `pii` or a detector kind).
+
+    `tenant` and `project` narrow where it applies (None: every tenant / every project).
+    """
+
+    target: str
+    action: str
+    tenant: str | None = None
+    project: str | None = None
+
+
+def shield_rules(table: Mapping[str, Any]) -> tuple[ShieldRule, ...]:
+    """Parse a `[shield]` table into rules; ConfigError when it is malformed.
+
+    Keys are targets (`secret = "block"`, `email = "redact"`); the sub-tables
+    `tenants.<name>` (which may hold `projects.<name>`) and `projects.<name>` scope them.
+    """
+    return tuple(_shield_scope(table, None, None, "shield"))
+
+
+def _shield_scope(
+    table: object, tenant: str | None, project: str | None, where: str
+) -> list[ShieldRule]:
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"[{where}] must be a table of target = action")
+    rules: list[ShieldRule] = []
+    for key, value in table.items():
+        if key in _SHIELD_SCOPES and isinstance(value, Mapping):
+            if key == "tenants" and (tenant is not None or project is not None):
+                raise ConfigError(f"[{where}]: tenants cannot be nested inside a tenant or project")
+            if key == "projects" and project is not None:
+                raise ConfigError(f"[{where}]: projects cannot be nested inside a project")
+            for name, sub in value.items():
+                try:
+                    check_name(key[:-1], name)
+                except ValidationError as exc:
+                    raise ConfigError(f"[{where}.{key}]: {exc}") from exc
+                inner = f"{where}.{key}.{name}"
+                if key == "tenants":
+                    rules += _shield_scope(sub, name, project, inner)
+                else:
+                    rules += _shield_scope(sub, tenant, name, inner)
+        elif isinstance(value, str) and value in SHIELD_ACTIONS:
+            rules.append(ShieldRule(key, value, tenant, project))
+        else:
+            raise ConfigError(
+                f"[{where}] {key} = {value!r}: the action must be one of"
+                f" {', '.join(SHIELD_ACTIONS)}"
+            )
+    return rules
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +102,28 @@ class Settings:
     # A tenant with at least this many vectors is searched through an HNSW graph (saved under
     # <home>/index/), below it exactly.
     ann_threshold: int = 20_000
+    # A PostgreSQL URL (postgresql://user:pass@host/db; env CORTEX_DATABASE_URL): the store lives
+    # there instead of <home>/cortex.db. The signing key stays under <home>/keys.
+    database_url: str | None = None
+    # Service (`cortex serve`): request body limit, per-key and failed-auth token buckets.
+    max_body_bytes: int = 8_388_608
+    key_rate_per_second: float = 200.0
+    key_rate_burst: int = 400
+    auth_failure_per_second: float = 0.5
+    auth_failure_burst: int = 20
+    rate_limit_clients: int = 10_000
+    key_cache_seconds: float = 5.0
+    # Privacy shield policy (the `[shield]` table of cortex.toml; see docs/shield.md). A mapping
+    # given here is parsed like that table.
+    shield: tuple[ShieldRule, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
+        shield: object = self.shield
+        if isinstance(shield, Mapping):
+            object.__setattr__(self, "shield", shield_rules(shield))
+        elif not isinstance(shield, tuple) or not all(isinstance(r, ShieldRule) for r in shield):
+            raise ConfigError("setting shield must be a [shield] table or a tuple of ShieldRule")
         check_name("tenant", self.tenant)
         positive_ints = (
             "checkpoint_every",
@@ -54,23 +132,36 @@ class Settings:
             "read_threads",
             "rrf_k",
             "ann_threshold",
+            "max_body_bytes",
+            "key_rate_burst",
+            "auth_failure_burst",
+            "rate_limit_clients",
         )
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
-        for name in ("vector_weight", "text_weight"):
+        for name in ("vector_weight", "text_weight", "key_cache_seconds"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
                 raise ConfigError(f"setting {name} must be a number >= 0, got {value!r}")
         if self.fusion not in ("score", "rrf"):
             raise ConfigError(f"setting fusion must be 'score' or 'rrf', got {self.fusion!r}")
+        if self.database_url is not None and not (
+            isinstance(self.database_url, str)
+            and self.database_url.startswith(("postgresql://", "postgres://"))
+        ):
+            raise ConfigError("setting database_url must start with postgresql:// or postgres://")
         if self.embedder not in ("minilm", "none"):
             raise ConfigError(f"setting embedder must be 'minilm' or 'none', got {self.embedder!r}")
         if not isinstance(self.write_timeout, int | float) or self.write_timeout <= 0:
             raise ConfigError(
                 f"setting write_timeout must be > 0 seconds, got {self.write_timeout!r}"
             )
+        for name in ("key_rate_per_second", "auth_failure_per_second"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+                raise ConfigError(f"setting {name} must be a number > 0, got {value!r}")
 
     @property
     def database_path(self) -> Path:
@@ -96,6 +187,16 @@ class Settings:
     def public_key_path(self) -> Path:
         """The public half of the signing key, for auditors (`verify-export --public-key`)."""
         return self.keys_dir / "signing.pub"
+
+    @property
+    def server_secret_path(self) -> Path:
+        """The 32-byte secret that keys API key hashes (mode 0600, created by `cortex init`)."""
+        return self.keys_dir / "server.secret"
+
+    @property
+    def service_database_path(self) -> Path:
+        """The SQLite file of the service's API keys (hashes only)."""
+        return self.home / SERVICE_DATABASE_FILE_NAME
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with `changes` applied (validated like any other Settings)."""
@@ -126,7 +227,7 @@ class Settings:
             values.update(_read_toml(file_path, known))
         for name, spec in known.items():
             raw = env.get(f"CORTEX_{name.upper()}")
-            if raw is not None and name != "home":
+            if raw is not None and name not in ("home", "shield"):
                 values[name] = _coerce(name, raw, spec.type)
         values.update({k: v for k, v in overrides.items() if v is not None})
         values["home"] = home_path
@@ -149,7 +250,10 @@ def _read_toml(path: Path, known: Mapping[str, Any]) -> dict[str, Any]:
     unknown = set(section) - set(known) - {"home"}
     if unknown:
         raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(sorted(unknown))}")
-    return {k: v for k, v in section.items() if k != "home"}
+    values = {k: v for k, v in section.items() if k != "home"}
+    if section is not data and "shield" in data:
+        values["shield"] = data["shield"]  # a top-level [shield] beside [cortex]
+    return values
 
 
 def _coerce(name: str, raw: str, annotation: Any) -> Any:

@@ -12,6 +12,7 @@ import asyncio
 import builtins
 import json
 import os
+import secrets
 import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -22,12 +23,19 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, Literal, ParamSpec, Protocol, TypeVar
 
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from numpy.typing import NDArray
 
 from cortex.canonical import parse_ts
 from cortex.config import Settings
-from cortex.crypto.keys import create_signing_key, load_public_key, load_signing_key
+from cortex.crypto.keys import (
+    create_signing_key,
+    load_public_key,
+    load_signing_key,
+    write_private_file,
+)
 from cortex.errors import ConfigError, IntegrityError, StoreClosed, ValidationError
 from cortex.ledger.checkpoint import sign_checkpoint
 from cortex.model import (
@@ -43,9 +51,11 @@ from cortex.model import (
     VerifyReport,
     check_name,
 )
+from cortex.search.batching import EmbeddingBatcher
 from cortex.search.embedder import Embedder, make_embedder
 from cortex.search.searcher import Searcher, SearchMode, SearchOptions
 from cortex.search.text import index_text
+from cortex.shield.scanner import Shield
 from cortex.store.base import (
     Deprecate,
     ListFilter,
@@ -56,6 +66,7 @@ from cortex.store.base import (
     Supersede,
     WriteOutcome,
 )
+from cortex.store.postgres import PostgresStore, is_database_url
 from cortex.store.sqlite import SqliteStore
 from cortex.store.writer import GroupCommitWriter
 
@@ -75,6 +86,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 MAX_REASON = 2000
 _INLINE_INDEX_TEXTS = 16
+_INLINE_SCREEN_CHARS = 65_536
 MAX_PAGE = 1000
 _DRAFT_FIELDS = frozenset(
     {
@@ -101,7 +113,10 @@ class InitResult:
 
 
 def init_home(settings: Settings) -> InitResult:
-    """Create the data directory, its signing key (0600) and database; a no-op if present."""
+    """Create the data directory, its signing key and server secret (0600) and database.
+
+    A no-op for what is already present.
+    """
     home = settings.home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     created = False
@@ -113,8 +128,17 @@ def init_home(settings: Settings) -> InitResult:
             )
         create_signing_key(settings.signing_key_path)
         created = True
+    if not settings.server_secret_path.exists():
+        if settings.service_database_path.exists():
+            raise ConfigError(
+                f"{home} has API keys but no server secret ({settings.server_secret_path});"
+                " restore it from backup: without it no stored API key can be checked"
+            )
+        # Keys the HMAC of every API key (`cortex serve`); never defaulted, never replaced.
+        write_private_file(settings.server_secret_path, secrets.token_bytes(32))
     key = load_signing_key(settings.signing_key_path)
-    SqliteStore.create(settings.database_path)
+    if settings.database_url is None:  # a PostgreSQL schema is migrated when the engine opens
+        SqliteStore.create(settings.database_path)
     return InitResult(home, created, _public_pem(key.public_key()))
 
 
@@ -185,22 +209,26 @@ class Cortex:
     def __init__(
         self,
         settings: Settings,
-        store: SqliteStore,
+        store: SqliteStore | PostgresStore,
         writer: GroupCommitWriter,
         key: Ed25519PrivateKey,
         embedder: Embedder | None,
+        shield: Shield | None = None,
     ) -> None:
         self.settings = settings
+        self._shield = shield if shield is not None else Shield(settings.shield)
         self._store = store
         self._writer = writer
         self._key = key
         self._public_key = key.public_key()
         self._embedder = embedder
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-embed")
+        self._batcher = None if embedder is None else EmbeddingBatcher(embedder, self._embed_pool)
         self._searcher = Searcher(
             store,
             embedder,
             self._embed_pool,
+            batcher=self._batcher,
             options=SearchOptions(
                 fusion="rrf" if settings.fusion == "rrf" else "score",
                 rrf_k=settings.rrf_k,
@@ -227,27 +255,36 @@ class Cortex:
         unless `embedder` passes one in, or None for a text-only engine; an engine shares a
         passed-in embedder with its other users (it holds no per-engine state).
         """
-        if not isinstance(settings, Settings):
-            settings = Settings.load(settings, **options)
-        elif options:
-            settings = settings.with_overrides(**options)
-        if not settings.database_path.exists() or not settings.signing_key_path.exists():
+        settings = _settings(settings, options)
+        has_store = settings.database_url is not None or settings.database_path.exists()
+        if not has_store or not settings.signing_key_path.exists():
             raise ConfigError(
                 f"{settings.home} is not an initialised CORTEX data directory;"
                 f" run `cortex init --home {settings.home}` first"
             )
+        shield = Shield(settings.shield)  # a bad [shield] policy fails before anything opens
         key = load_signing_key(settings.signing_key_path)
 
         def signer(tenant: str, size: int, root: bytes, ts: str) -> Checkpoint:
             return sign_checkpoint(key, tenant, size, root, ts)
 
-        store = await SqliteStore.open(
-            settings.database_path,
-            read_threads=settings.read_threads,
-            checkpoint_every=settings.checkpoint_every,
-            signer=signer,
-            create=False,
-        )
+        store: SqliteStore | PostgresStore
+        if settings.database_url is not None:
+            store = await PostgresStore.open(
+                settings.database_url,
+                pool_size=settings.read_threads + 1,
+                checkpoint_every=settings.checkpoint_every,
+                signer=signer,
+                timeout=min(10.0, settings.write_timeout),
+            )
+        else:
+            store = await SqliteStore.open(
+                settings.database_path,
+                read_threads=settings.read_threads,
+                checkpoint_every=settings.checkpoint_every,
+                signer=signer,
+                create=False,
+            )
         writer = GroupCommitWriter(
             store.apply_writes,
             queue_size=settings.write_queue_size,
@@ -256,7 +293,7 @@ class Cortex:
         )
         writer.start()
         chosen = make_embedder(settings.embedder) if embedder == "settings" else embedder
-        return cls(settings, store, writer, key, chosen)
+        return cls(settings, store, writer, key, chosen, shield=shield)
 
     async def aclose(self) -> None:
         """Finish queued writes, stop the writer and close the store. Idempotent."""
@@ -265,6 +302,8 @@ class Cortex:
         self._closed = True
         try:
             await self._writer.close()
+            if self._batcher is not None:
+                await self._batcher.aclose()
             await self._searcher.aclose()
             await self._store.close()
         finally:
@@ -328,6 +367,7 @@ class Cortex:
             meta=meta or {},
         )
         name = self._tenant(tenant)
+        (draft,) = await self._screen(name, (draft,))
         search = await self._search_data((draft,))
         facts = await self._write(StoreFacts(name, (draft,), search=search))
         assert isinstance(facts, list)
@@ -346,6 +386,7 @@ class Cortex:
         if not drafts:
             return []
         name = self._tenant(tenant)
+        drafts = list(await self._screen(name, drafts))
         search = await self._search_data(drafts)
         facts = await self._write(StoreFacts(name, tuple(drafts), search=search))
         assert isinstance(facts, list)
@@ -422,6 +463,7 @@ class Cortex:
             valid_until=_when(valid_until, "valid_until"),
             meta=meta if meta is not None else old.meta,
         )
+        (draft,) = await self._screen(name, (draft,))
         (search,) = await self._search_data((draft,))
         request = Supersede(
             name, fact_id, draft, _reason(reason) if reason else None, search=search
@@ -436,20 +478,39 @@ class Cortex:
         """Every version of a fact (its supersession chain), with the transactions of each."""
         return await self._store.history(self._tenant(tenant), fact_id)
 
-    async def _search_data(self, drafts: Sequence[_Indexable]) -> tuple[SearchData, ...]:
-        """Index text and (with an embedder) vectors for `drafts`, computed off the event loop."""
-        if self._embedder is None and len(drafts) <= _INLINE_INDEX_TEXTS:
-            # A few texts to split: cheaper here (tens of µs) than a hop to another thread.
-            return self._make_search_data(drafts)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._embed_pool, self._make_search_data, drafts)
+    async def _screen(self, tenant: str, drafts: Sequence[FactDraft]) -> tuple[FactDraft, ...]:
+        """Pass drafts through the privacy shield: ShieldBlocked, or drafts with redactions."""
+        if sum(len(d.content) for d in drafts) <= _INLINE_SCREEN_CHARS:
+            return self._shield.screen(tenant, drafts)  # a few µs per short fact
+        return await asyncio.to_thread(self._shield.screen, tenant, drafts)
 
-    def _make_search_data(self, drafts: Sequence[_Indexable]) -> tuple[SearchData, ...]:
-        """Index text and vectors of `drafts` (CPU work: runs on the embedding thread)."""
+    async def _search_data(self, drafts: Sequence[_Indexable]) -> tuple[SearchData, ...]:
+        """Index text and (with an embedder) vectors for `drafts`, computed off the event loop.
+
+        Vectors come from the embedding batcher, so the texts of concurrent writes (and
+        queries) share model batches.
+        """
+        if self._batcher is None:
+            if len(drafts) <= _INLINE_INDEX_TEXTS:
+                # A few texts to split: cheaper here (tens of µs) than a hop to another thread.
+                return self._make_search_data(drafts, None)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(
+                self._embed_pool, self._make_search_data, drafts, None
+            )
+        matrix = await self._batcher.embed([d.content for d in drafts])
+        if len(drafts) <= _INLINE_INDEX_TEXTS:
+            return self._make_search_data(drafts, matrix)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._embed_pool, self._make_search_data, drafts, matrix)
+
+    def _make_search_data(
+        self, drafts: Sequence[_Indexable], matrix: NDArray[np.float32] | None
+    ) -> tuple[SearchData, ...]:
+        """Index text of `drafts`, with their vectors (`matrix`, one row each) when embedded."""
         vectors: list[bytes | None] = [None] * len(drafts)
         model_id = None
-        if self._embedder is not None:
-            matrix = self._embedder.embed([d.content for d in drafts])
+        if matrix is not None and self._embedder is not None:
             vectors = [row.tobytes() for row in matrix]
             model_id = self._embedder.model_id
         return tuple(
@@ -643,7 +704,17 @@ class _Portal:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
-        self.loop.run_forever()
+        try:
+            self.loop.run_forever()
+            # Finish what was scheduled before the stop: calls that had not started (the engine
+            # is closed, so they fail fast with StoreClosed) and the hand-over of finished calls'
+            # results to their waiting threads. Otherwise those threads wait forever. This runs
+            # here, on the loop's own thread, so `stop` works from any thread, even one that
+            # runs an event loop of its own.
+            pending = asyncio.all_tasks(self.loop)
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            self.loop.close()
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._lock:
@@ -658,16 +729,6 @@ class _Portal:
             self._stopped = True
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join()
-        # Finish what was scheduled before the stop: calls that had not started (the engine is
-        # closed, so they fail fast with StoreClosed) and the hand-over of finished calls' results
-        # to their waiting threads. Otherwise those threads wait forever.
-        pending = asyncio.all_tasks(self.loop)
-
-        async def settle() -> None:
-            await asyncio.gather(*pending, return_exceptions=True)
-
-        self.loop.run_until_complete(settle())
-        self.loop.close()
 
 
 def _blocking(
@@ -759,9 +820,16 @@ def connect(
 ) -> CortexSync:
     """Open a blocking handle on a data directory: `with cortex.connect(path) as mem: ...`.
 
-    `embedder` as for `Cortex.open`: by default the one `settings.embedder` names.
+    `embedder` as for `Cortex.open`: by default the one `settings.embedder` names. A
+    `postgresql://` URL instead of a path opens that database (keys from CORTEX_HOME).
     """
-    settings = path if isinstance(path, Settings) else Settings.load(path, **options)
-    if isinstance(path, Settings) and options:
-        settings = settings.with_overrides(**options)
-    return CortexSync(settings, embedder=embedder)
+    return CortexSync(_settings(path, options), embedder=embedder)
+
+
+def _settings(path: Settings | str | os.PathLike[str] | None, options: dict[str, Any]) -> Settings:
+    """Settings from a data directory, a PostgreSQL URL or Settings, with `options` applied."""
+    if isinstance(path, Settings):
+        return path.with_overrides(**options) if options else path
+    if is_database_url(path):
+        return Settings.load(None, **{"database_url": path, **options})
+    return Settings.load(path, **options)

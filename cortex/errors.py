@@ -10,11 +10,16 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "CortexError",
+    "Forbidden",
     "IntegrityError",
     "NotFound",
     "Overloaded",
+    "RateLimited",
+    "ShieldBlocked",
     "StoreClosed",
     "StoreError",
+    "StoreUnavailable",
+    "Unauthorized",
     "ValidationError",
     "WriterCrashed",
 ]
@@ -52,6 +57,10 @@ class StoreClosed(StoreError):
     """The engine or store was used after `close()`/`aclose()`."""
 
 
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached right now (down, restarting, network); retry."""
+
+
 class Overloaded(CortexError):
     """The write queue stayed full longer than the configured timeout; retry later."""
 
@@ -62,3 +71,51 @@ class Overloaded(CortexError):
 
 class WriterCrashed(StoreError):
     """The writer died while this write was pending; the write was not acknowledged."""
+
+
+class Unauthorized(CortexError):
+    """No valid API key: missing, malformed, unknown, revoked or expired."""
+
+
+class Forbidden(CortexError):
+    """The API key is valid but its role or scope does not allow this request."""
+
+
+class RateLimited(CortexError):
+    """Too many requests for this API key or client address; retry after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class ShieldBlocked(CortexError):
+    """The privacy shield's policy blocks a write that holds a secret or personal data.
+
+    Says what and where, never the value: `kind` (e.g. `aws_access_key`), `category` (`secret`
+    or `pii`), `field` (`content`, `tags[0]`, `meta.db.password`), the character offsets
+    `start`/`end` and 1-based `line`/`column` in that field, and `item` (the index in a batch).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        kind: str,
+        category: str,
+        field: str,
+        start: int,
+        end: int,
+        line: int,
+        column: int,
+        item: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.category = category
+        self.field = field
+        self.start = start
+        self.end = end
+        self.line = line
+        self.column = column
+        self.item = item

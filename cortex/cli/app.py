@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import typer
 
-from cortex.cli import facts, home, ledger, search
+from cortex.cli import facts, home, keys, ledger, mcp, migrate, scan, search, serve
 from cortex.cli.exit_codes import reports_errors
 
 __all__ = ["app", "main"]
@@ -28,6 +28,15 @@ _COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("export", ledger.export),
     ("verify-export", ledger.verify_export),
     ("stats", ledger.stats),
+    ("scan", scan.scan),
+    ("mcp", mcp.mcp),
+    ("serve", serve.serve),
+    ("migrate-store", migrate.migrate_store),
+)
+_KEYS_COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
+    ("create", keys.create),
+    ("list", keys.list_keys),
+    ("revoke", keys.revoke),
 )
 
 app = typer.Typer(
@@ -44,6 +53,14 @@ app = typer.Typer(
 )
 for _name, _command in _COMMANDS:
     app.command(_name)(reports_errors(_command, _name))
+keys_app = typer.Typer(
+    name="keys",
+    help="API keys of the REST service: create (shown once), list, revoke.",
+    no_args_is_help=True,
+)
+for _name, _command in _KEYS_COMMANDS:
+    keys_app.command(_name)(reports_errors(_command, f"keys {_name}"))
+app.add_typer(keys_app)
 
 
 def main() -> None:

@@ -3,8 +3,8 @@
 | code | meaning |
 |---|---|
 | 0 | success |
-| 1 | integrity failure: `verify`, `verify-export`, `proof` or `consistency` found a problem |
-| 2 | usage error: a bad option or argument, or input CORTEX refuses (`ValidationError`) |
+| 1 | integrity failure (`verify`, `verify-export`, `proof`, `consistency`); `scan`: blocked |
+| 2 | usage error: bad option or argument, refused input (`ValidationError`, `ShieldBlocked`) |
 | 3 | not found: the fact, entry or tenant does not exist (`NotFound`) |
 | 4 | any other CORTEX error: home not initialised, conflict, overload, storage, file I/O |
 """
@@ -24,6 +24,7 @@ from cortex.errors import (
     IntegrityError,
     NotFound,
     Overloaded,
+    ShieldBlocked,
     StoreError,
     ValidationError,
 )
@@ -50,7 +51,7 @@ def exit_code_for(error: CortexError) -> int:
     """Return the process exit code for a CORTEX error (see the module docstring)."""
     if isinstance(error, IntegrityError):
         return EXIT_INTEGRITY
-    if isinstance(error, ValidationError):
+    if isinstance(error, ValidationError | ShieldBlocked):
         return EXIT_USAGE
     if isinstance(error, NotFound):
         return EXIT_NOT_FOUND
@@ -61,6 +62,8 @@ def hint_for(error: CortexError, command: str) -> str | None:
     """Return how to fix `error` raised by `cortex <command>`, or None if its message says it."""
     if isinstance(error, ValidationError):
         return f"see `cortex {command} --help`"
+    if isinstance(error, ShieldBlocked):
+        return "`cortex scan FILE` lists every finding; nothing was stored"
     if isinstance(error, NotFound):
         return "`cortex list --all` shows every fact id; check --tenant too"
     if isinstance(error, Conflict):

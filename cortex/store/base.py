@@ -9,9 +9,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from numpy.typing import NDArray
 
 from cortex.errors import CortexError
 from cortex.model import (
@@ -35,6 +37,7 @@ __all__ = [
     "SearchData",
     "Store",
     "StoreFacts",
+    "StoreVectorSearch",
     "Supersede",
     "WriteOutcome",
     "WriteRequest",
@@ -222,3 +225,23 @@ class Store(Protocol):
     async def count_facts(self, tenant: str) -> int: ...
 
     async def last_vector_rowid(self, tenant: str) -> int: ...
+
+
+@runtime_checkable
+class StoreVectorSearch(Protocol):
+    """A store that answers vector candidates itself (PostgreSQL + pgvector).
+
+    The searcher asks such a store first and keeps no in-process index for it; None from the
+    store means "not answered here" and the searcher falls back to its own index.
+    """
+
+    async def vector_candidates(
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        model_id: str,
+        filters: ListFilter,
+        limit: int,
+    ) -> list[tuple[int, float]] | None:
+        """Up to `limit` (rowid, cosine similarity) of facts passing `filters`, best first."""
+        ...

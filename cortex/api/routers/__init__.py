@@ -1,0 +1,1 @@
+"""One router per resource: facts, search, ledger (proofs, checkpoints, export), keys, service."""
