@@ -1,0 +1,332 @@
+"""Privacy shield benchmark: detection quality on labelled cases, and scan throughput.
+
+1. Fixture set (tests/data/shield/cases.jsonl, made by its generate.py): recall (a positive
+   counts when every labelled span is overlapped by a finding of its kind), false-positive rate
+   (a negative with any finding), precision over cases, and recall per kind.
+2. Public labelled cases in ../shared/data/secrets/ (Nosey Parker rule examples, detect-secrets
+   plugin tests, Presidio recognizer tests), read in place and never copied. Their labels are per
+   detector, so each rule or recognizer the shield covers is mapped to the shield kinds that
+   answer for it: recall = label-1 cases where one of those kinds fires; FPR = label-0 cases
+   where one fires. Rules the shield does not cover are left out (listed in the JSON).
+3. Throughput in MB/s (UTF-8 bytes): `scan` over one large text (as `cortex scan` does) built
+   from the fixture cases, which are dense with secrets, and per fact over synthetic
+   agent-memory facts (as the write path does).
+
+    .venv/bin/python bench/shield.py --quick     # ~1 MB per throughput phase
+    .venv/bin/python bench/shield.py             # ~8 MB per throughput phase
+
+Targets: recall >= 0.95, FPR <= 1 %, >= 5 MB/s. Progress on stderr; one JSON line on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+from cortex.shield import Finding, scan
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "data" / "shield" / "cases.jsonl"
+PUBLIC = ROOT.parent / "shared" / "data" / "secrets"
+
+TARGET_RECALL = 0.95
+TARGET_FPR = 0.01
+TARGET_MB_S = 5.0
+
+_GENERIC = {"generic_secret", "connection_string", "url_password", "http_auth_header"}
+# Nosey Parker rule id -> shield kinds that answer for it.
+NOSEY_PARKER: dict[str, set[str]] = {
+    "np.anthropic.1": {"anthropic_key"},
+    "np.aws.1": {"aws_access_key"},
+    "np.aws.2": {"aws_secret_key"},
+    "np.azure.1": {"azure_storage_key"},
+    "np.dockerhub.1": {"dockerhub_token"},
+    "np.generic.1": _GENERIC,
+    "np.generic.2": _GENERIC,
+    "np.generic.5": _GENERIC,
+    "np.generic.6": _GENERIC,
+    "np.github.1": {"github_token"},
+    "np.github.2": {"github_token"},
+    "np.github.3": {"github_token"},
+    "np.github.4": {"github_token"},
+    "np.github.7": {"github_token"},
+    "np.gitlab.1": {"gitlab_token"},
+    "np.gitlab.2": {"gitlab_token"},
+    "np.gitlab.3": {"gitlab_token"},
+    "np.google.2": {"gcp_oauth_secret"},
+    "np.google.4": {"gcp_access_token"},
+    "np.google.5": {"gcp_api_key"},
+    "np.http.1": {"http_auth_header"},
+    "np.http.2": {"http_auth_header"},
+    "np.huggingface.1": {"huggingface_token"},
+    "np.jwt.1": {"jwt"},
+    "np.mailchimp.1": {"mailchimp_key"},
+    "np.mongodb.1": {"url_password"},
+    "np.msteams.1": {"teams_webhook"},
+    "np.npm.1": {"npm_token"},
+    "np.odbc.1": {"connection_string", "generic_secret"},
+    "np.openai.1": {"openai_key"},
+    "np.pem.1": {"private_key"},
+    "np.pem.2": {"private_key"},
+    "np.postgres.1": {"url_password"},
+    "np.pypi.1": {"pypi_token"},
+    "np.sendgrid.1": {"sendgrid_key"},
+    "np.slack.2": {"slack_token"},
+    "np.slack.3": {"slack_webhook"},
+    "np.slack.4": {"slack_token"},
+    "np.slack.5": {"slack_token"},
+    "np.slack.6": {"slack_token"},
+    "np.square.1": {"square_token"},
+    "np.square.2": {"square_token"},
+    "np.stripe.1": {"stripe_key"},
+    "np.stripe.2": {"stripe_key"},
+    "np.telegram.1": {"telegram_bot_token"},
+    "np.twilio.1": {"twilio_key"},
+}
+# detect-secrets plugin -> shield kinds.
+DETECT_SECRETS: dict[str, set[str]] = {
+    "aws_key": {"aws_access_key", "aws_secret_key"},
+    "azure_storage_key": {"azure_storage_key"},
+    "basic_auth": {"url_password"},
+    "discord": {"discord_token"},
+    "github_token": {"github_token"},
+    "gitlab_token": {"gitlab_token"},
+    "jwt": {"jwt"},
+    "keyword": {"generic_secret"},
+    "mailchimp_key": {"mailchimp_key"},
+    "npm": {"npm_token"},
+    "openai": {"openai_key"},
+    "pypi_token": {"pypi_token"},
+    "sendgrid": {"sendgrid_key"},
+    "stripe_key": {"stripe_key"},
+    "telegram_token": {"telegram_bot_token"},
+    "twilio": {"twilio_key"},
+}
+# Presidio recognizer test file -> shield kinds.
+PRESIDIO: dict[str, set[str]] = {
+    "test_email_recognizer.py": {"email"},
+    "test_phone_recognizer.py": {"phone"},
+    "test_credit_card_recognizer.py": {"payment_card"},
+}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="~1 MB per throughput phase")
+    parser.add_argument("--seed", type=int, default=1234, help="seed of the synthetic facts")
+    return parser.parse_args()
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    return numerator / denominator if denominator else float("nan")
+
+
+def fixture_quality() -> dict[str, Any]:
+    """Recall, FPR and precision on the fixture set, overall and recall per kind."""
+    cases = [json.loads(line) for line in FIXTURES.read_text(encoding="utf-8").splitlines()]
+    found_by_kind: Counter[str] = Counter()
+    total_by_kind: Counter[str] = Counter()
+    families_with_fp: Counter[str] = Counter()
+    tp = fp = negatives = 0
+    for case in cases:
+        findings = scan(case["text"])
+        if case["label"]:
+            total_by_kind[case["kind"]] += 1
+            if all(_covered(findings, s, e, k) for s, e, k in case["spans"]):
+                found_by_kind[case["kind"]] += 1
+                tp += 1
+        else:
+            negatives += 1
+            if findings:
+                fp += 1
+                families_with_fp[case["family"]] += 1
+    positives = sum(total_by_kind.values())
+    return {
+        "cases": len(cases),
+        "positives": positives,
+        "negatives": negatives,
+        "kinds": len(total_by_kind),
+        "recall": round(_ratio(tp, positives), 4),
+        "fpr": round(_ratio(fp, negatives), 4),
+        "precision": round(_ratio(tp, tp + fp), 4),
+        "recall_by_kind": {
+            k: round(_ratio(found_by_kind[k], n), 4) for k, n in sorted(total_by_kind.items())
+        },
+        "false_positives_by_family": dict(families_with_fp),
+    }
+
+
+def _covered(findings: Iterable[Finding], start: int, end: int, kind: str) -> bool:
+    return any(f.kind == kind and f.start < end and start < f.end for f in findings)
+
+
+def _public_rows() -> Iterable[tuple[str, str, set[str] | None, int, str]]:
+    """(source, rule, kinds or None when not covered, label, text) of every public case."""
+    for line in (PUBLIC / "noseyparker_rules_examples.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        yield (
+            "noseyparker",
+            row["rule_id"],
+            NOSEY_PARKER.get(row["rule_id"]),
+            row["label"],
+            row["text"],
+        )
+    for line in (PUBLIC / "detect_secrets_plugin_cases.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        rule = row["detector"]
+        yield "detect-secrets", rule, DETECT_SECRETS.get(rule), row["label"], row["text"]
+    for line in (PUBLIC / "presidio_pii_recognizer_cases.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        rule = row["file"].rsplit("/", 1)[-1]
+        yield "presidio", rule, PRESIDIO.get(rule), row["label"], row["text"]
+
+
+def public_quality() -> dict[str, Any]:
+    """Per-kind recall and FPR on the public cases of the rules the shield covers."""
+    stats: dict[str, Counter[str]] = defaultdict(Counter)
+    per_source: dict[str, Counter[str]] = defaultdict(Counter)
+    uncovered: Counter[str] = Counter()
+    rows = list(_public_rows())
+    # A rule's negative that is another covered rule's positive for the same kind (a Slack user
+    # token is a negative of the bot-token rule) is no negative for that kind: left out.
+    positive_kinds: dict[str, set[str]] = defaultdict(set)
+    for _, _, wanted, label, text in rows:
+        if wanted is not None and label:
+            positive_kinds[text] |= wanted
+    siblings = 0
+    for source, rule, wanted, label, text in rows:
+        if wanted is None:
+            uncovered[f"{source}:{rule}"] += 1
+            continue
+        if not label and positive_kinds[text] & wanted:
+            siblings += 1
+            continue
+        fired = any(f.kind in wanted for f in scan(text))
+        key = "/".join(sorted(wanted)) if len(wanted) > 1 else next(iter(wanted))
+        bucket = ("tp" if fired else "fn") if label else ("fp" if fired else "tn")
+        stats[key][bucket] += 1
+        per_source[source][bucket] += 1
+    totals: Counter[str] = Counter()
+    for counts in stats.values():
+        totals.update(counts)
+
+    def figures(counts: Counter[str]) -> dict[str, Any]:
+        return {
+            "positives": counts["tp"] + counts["fn"],
+            "negatives": counts["fp"] + counts["tn"],
+            "recall": round(_ratio(counts["tp"], counts["tp"] + counts["fn"]), 4),
+            "fpr": round(_ratio(counts["fp"], counts["fp"] + counts["tn"]), 4),
+        }
+
+    return {
+        "overall": figures(totals),
+        "by_source": {s: figures(n) for s, n in sorted(per_source.items())},
+        "by_kind": {k: figures(n) for k, n in sorted(stats.items())},
+        "sibling_negatives_left_out": siblings,
+        "uncovered_cases": sum(uncovered.values()),
+        "uncovered_rules": len(uncovered),
+    }
+
+
+def throughput(target_bytes: int, seed: int) -> dict[str, Any]:
+    """MB/s of `scan` on one large fixture-dense text and per fact on synthetic facts."""
+    texts = [json.loads(line)["text"] for line in FIXTURES.read_text().splitlines()]
+    corpus_parts: list[str] = []
+    size = 0
+    while size < target_bytes:
+        for text in texts:
+            corpus_parts.append(text)
+            size += len(text.encode()) + 2
+    corpus = "\n\n".join(corpus_parts)
+    corpus_bytes = len(corpus.encode())
+    t = time.perf_counter()
+    bulk_findings = len(scan(corpus))
+    bulk_s = time.perf_counter() - t
+
+    generator = c.FactGenerator(seed)
+    facts: list[str] = []
+    fact_bytes = 0
+    while fact_bytes < target_bytes:
+        content = generator.content()
+        facts.append(content)
+        fact_bytes += len(content.encode())
+    t = time.perf_counter()
+    fact_findings = sum(len(scan(text)) for text in facts)
+    facts_s = time.perf_counter() - t
+    return {
+        "bulk_fixture_text": {
+            "mb": round(corpus_bytes / 1e6, 2),
+            "seconds": round(bulk_s, 3),
+            "mb_per_s": round(corpus_bytes / 1e6 / bulk_s, 2),
+            "findings": bulk_findings,
+        },
+        "per_fact": {
+            "facts": len(facts),
+            "mb": round(fact_bytes / 1e6, 2),
+            "seconds": round(facts_s, 3),
+            "mb_per_s": round(fact_bytes / 1e6 / facts_s, 2),
+            "us_per_fact": round(facts_s / len(facts) * 1e6, 2),
+            "findings": fact_findings,
+        },
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    c.log("fixture set")
+    fixture = fixture_quality()
+    c.log(
+        f"  {fixture['positives']} positives / {fixture['kinds']} kinds, "
+        f"{fixture['negatives']} negatives; precision {fixture['precision']:.4f}"
+    )
+    targets = {
+        "fixture_recall": c.target_line(
+            "fixture recall", fixture["recall"], "", ">=", TARGET_RECALL
+        ),
+        "fixture_fpr": c.target_line("fixture FPR", fixture["fpr"], "", "<=", TARGET_FPR),
+    }
+    c.log("public labelled cases (per kind)")
+    public = public_quality()
+    for kind, fig in public["by_kind"].items():
+        c.log(
+            f"  {kind:<48} recall {fig['recall']:.3f} ({fig['positives']:>3})"
+            f"   FPR {fig['fpr']:.3f} ({fig['negatives']:>3})"
+        )
+    c.log(f"  by source: {public['by_source']}")
+    targets["public_recall"] = c.target_line(
+        "public recall", public["overall"]["recall"], "", ">=", TARGET_RECALL
+    )
+    targets["public_fpr"] = c.target_line(
+        "public FPR", public["overall"]["fpr"], "", "<=", TARGET_FPR
+    )
+    c.log("throughput")
+    speed = throughput(1_000_000 if args.quick else 8_000_000, args.seed)
+    targets["bulk_mb_per_s"] = c.target_line(
+        "bulk scan", speed["bulk_fixture_text"]["mb_per_s"], "MB/s", ">=", TARGET_MB_S
+    )
+    targets["per_fact_mb_per_s"] = c.target_line(
+        "per-fact scan", speed["per_fact"]["mb_per_s"], "MB/s", ">=", TARGET_MB_S
+    )
+    c.log(f"  per fact: {speed['per_fact']['us_per_fact']} us")
+    c.emit(
+        {
+            "bench": "shield",
+            "quick": args.quick,
+            "fixture": fixture,
+            "public": public,
+            "throughput": speed,
+            "targets": targets,
+            "environment": c.environment(),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The privacy shield: finds secrets and personal data in what is written, blocks or redacts it.
+
+    from cortex.shield import Shield, scan
+    scan("key AKIA...")                      # findings: kind, category, start, end
+    Shield(settings.shield).screen(tenant, drafts)   # ShieldBlocked, or drafts with redactions
+
+Detectors live in `detectors`, pure checks (Luhn, IBAN mod 97, entropy) in `validators`, the
+policy decision in `policy`, and `Shield` (what the engine calls) in `scanner`.
+"""
+
+from cortex.shield.detectors import CATEGORIES, DETECTORS, Category, Detector, Finding, kinds, scan
+from cortex.shield.policy import ACTIONS, DEFAULT_ACTIONS, Action, check_rules, decide
+from cortex.shield.scanner import REDACTIONS_KEY, Shield, Verdict, position, redact
+
+__all__ = [
+    "ACTIONS",
+    "CATEGORIES",
+    "DEFAULT_ACTIONS",
+    "DETECTORS",
+    "REDACTIONS_KEY",
+    "Action",
+    "Category",
+    "Detector",
+    "Finding",
+    "Shield",
+    "Verdict",
+    "check_rules",
+    "decide",
+    "kinds",
+    "position",
+    "redact",
+    "scan",
+]

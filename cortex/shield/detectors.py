@@ -1,0 +1,813 @@
+"""Detectors of secrets and personal data, and `scan`: every finding in a text, by kind and span.
+
+A detector is a kind name, a category (`secret` or `pii`), literal keywords that must occur in
+the text before its patterns run (the cheap test that keeps scanning fast), and a function that
+yields the character spans it finds. Patterns come from detect-secrets plugins where theirs are
+exact (GitHub, GitLab, PyPI, SendGrid, OpenAI, Discord, Slack webhooks, AWS key ids) and are
+CORTEX's own elsewhere. Every span covers only the sensitive value (a password, not the key name
+before it), so redaction keeps the text readable.
+
+Nothing here logs, stores or returns the matched values: findings carry offsets only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import phonenumbers
+from detect_secrets.plugins.aws import AWSKeyDetector
+from detect_secrets.plugins.discord import DiscordBotTokenDetector
+from detect_secrets.plugins.github_token import GitHubTokenDetector
+from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+from detect_secrets.plugins.openai import OpenAIDetector
+from detect_secrets.plugins.pypi_token import PypiTokenDetector
+from detect_secrets.plugins.sendgrid import SendGridDetector
+from detect_secrets.plugins.slack import SlackDetector
+from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
+
+from cortex.shield.validators import (
+    iban_valid,
+    is_placeholder,
+    jwt_valid,
+    payment_card_valid,
+    shannon_entropy,
+)
+
+__all__ = ["CATEGORIES", "DETECTORS", "Category", "Detector", "Finding", "kinds", "scan"]
+
+Category = Literal["secret", "pii"]
+CATEGORIES: tuple[Category, ...] = ("secret", "pii")
+Span = tuple[int, int]
+Finder = Callable[[str], Iterator[Span]]
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One sensitive value in a text: what kind it is and where (`text[start:end]`)."""
+
+    kind: str
+    category: Category
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class Detector:
+    """One kind of sensitive value and how to find it.
+
+    `find` runs only when one of `keywords` occurs in the text (compared lowercased when
+    `ignore_case`); a detector without keywords always runs.
+    """
+
+    kind: str
+    category: Category
+    find: Finder
+    keywords: tuple[str, ...] = ()
+    ignore_case: bool = False
+    origin: Literal["detect-secrets", "cortex"] = "cortex"
+
+
+# ------------------------------------------------------------------------------ building blocks
+
+_ALNUM_BEFORE = r"(?<![A-Za-z0-9])"
+_ALNUM_AFTER = r"(?![A-Za-z0-9])"
+_TOKEN_BEFORE = r"(?<![\w\-])"
+_TOKEN_AFTER = r"(?![\w\-])"
+
+
+def _bounded(
+    pattern: re.Pattern[str], before: str = _TOKEN_BEFORE, after: str = _TOKEN_AFTER
+) -> str:
+    """A detect-secrets pattern wrapped so it cannot match inside a longer token."""
+    return f"{before}(?:{pattern.pattern}){after}"
+
+
+def _regex(
+    *patterns: str,
+    group: int | str = 0,
+    check: Callable[[re.Match[str]], bool] | None = None,
+    flags: int = 0,
+    overlapping: bool = False,
+) -> Finder:
+    """A finder over `patterns`: the span of `group` of each match that passes `check`.
+
+    A leading negative lookbehind on one character class (`(?<![\\w\\-])`) is checked here
+    instead of by `re`: a pattern that starts with a literal (`ghp_`, `AIza`) is then searched
+    for that literal at C speed rather than tried at every position. With `overlapping`, a
+    rejected match is retried one character later (a phone number's tail followed by a card
+    number must not hide the card).
+    """
+    compiled = tuple(_split_lookbehind(p, flags) for p in patterns)
+
+    def find(text: str) -> Iterator[Span]:
+        for pattern, before in compiled:
+            match = pattern.search(text)
+            while match is not None:
+                at = match.start()
+                accepted = not (before is not None and at > 0 and before.match(text, at - 1))
+                start, end = match.span(group)
+                if accepted and start < end and (check is None or check(match)):
+                    yield start, end
+                    match = pattern.search(text, max(match.end(), at + 1))
+                else:
+                    match = pattern.search(
+                        text, at + 1 if overlapping else max(match.end(), at + 1)
+                    )
+
+    return find
+
+
+_LEADING_LOOKBEHIND = re.compile(r"^(?P<flags>\(\?[a-zA-Z]+\))?\(\?<!(?P<chars>\[[^\]]+\])\)")
+
+
+def _split_lookbehind(pattern: str, flags: int) -> tuple[re.Pattern[str], re.Pattern[str] | None]:
+    """`pattern` without its leading one-class negative lookbehind, and that class."""
+    head = _LEADING_LOOKBEHIND.match(pattern)
+    if head is None:
+        return re.compile(pattern, flags), None
+    rest = (head.group("flags") or "") + pattern[head.end() :]
+    return re.compile(rest, flags), re.compile(head.group("chars"), flags)
+
+
+def _not_placeholder(group: int | str = 0) -> Callable[[re.Match[str]], bool]:
+    def check(match: re.Match[str]) -> bool:
+        return not is_placeholder(match.group(group))
+
+    return check
+
+
+# ------------------------------------------------------------------------------ cloud providers
+
+
+def _aws_key_id(match: re.Match[str]) -> bool:
+    # AWS documents AKIAIOSFODNN7EXAMPLE; vendor sample keys are not secrets (docs/shield.md).
+    return not match.group(0).endswith("EXAMPLE")
+
+
+def _aws_secret(match: re.Match[str]) -> bool:
+    value = match.group("value")
+    return (
+        "EXAMPLE" not in value
+        and not is_placeholder(value)
+        and shannon_entropy(value) >= 3.5
+        and any(c.isdigit() or c in "/+" for c in value)
+    )
+
+
+_AWS_SECRET = (
+    r"(?i:aws)[\w.\-]{0,30}?(?i:secret|key|pwd|pw|pass|token)[\w.\-]{0,20}[\"']?\s*"
+    r"(?:=>|:=|=|:|,)\s*[\"'`]?(?P<value>[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])"
+)
+
+
+def _base64_private_key(match: re.Match[str]) -> bool:
+    head = match.group(0)[:64]
+    try:
+        decoded = base64.b64decode(head[: len(head) // 4 * 4])
+    except (binascii.Error, ValueError):
+        return False
+    return b"PRIVATE KEY" in decoded
+
+
+_PEM_LABEL = r"[A-Z0-9 ]{0,30}PRIVATE KEY(?: BLOCK)?"
+_PEM_BLOCK = (
+    rf"-----BEGIN {_PEM_LABEL}-----(?:(?!-----BEGIN )[\s\S]){{0,20000}}?-----END {_PEM_LABEL}-----"
+)
+# A block whose END line is missing or cut off: the header and the base64 body that follows.
+_PEM_OPEN = rf"-----BEGIN {_PEM_LABEL}-----[A-Za-z0-9+/=\s\\\"'+:,.-]{{0,8000}}"
+
+
+# ------------------------------------------------------------------------------ generic assignments
+
+_PASSWORD_WORDS = frozenset({"password", "passwd", "pwd", "pass", "pw", "passphrase", "passwort"})
+_SECRET_WORDS = frozenset({"secret", "token", "credential", "credentials", "secrete"})
+_KEY_QUALIFIERS = frozenset(
+    {"api", "access", "secret", "private", "auth", "signing", "encryption", "master", "app",
+     "client", "account", "license", "subscription", "service", "consumer", "shared", "session"}
+)  # fmt: skip
+_JOINED_ENDINGS = (
+    "password", "passwd", "passphrase", "secret", "token", "apikey", "secretkey", "privatekey",
+    "accesskey", "authkey", "signingkey", "masterkey",
+)  # fmt: skip
+_WORD_SPLIT = re.compile(r"[_.\-\s$@\[\]]+|(?<=[a-z0-9])(?=[A-Z])")
+_ASSIGNMENT_KEYWORDS = ("pass", "pwd", "pw", "secret", "token", "key", "credential")
+_ASSIGNMENT_KEYWORD = re.compile("(?i)" + "|".join(_ASSIGNMENT_KEYWORDS))
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-$@")
+_ASSIGNMENT = re.compile(
+    r"""(?P<close>["'\]]*)[ \t]*(?:\[\d*\][ \t]*)?
+    (?:
+        (?P<op>===?|!==?|:=|=>|=|:)[ \t]*@?
+      | (?P<is>[ \t]+(?:for[ \t][^\n"'=:]{1,40}?[ \t])?is[ \t]+)
+      | (?P<call>\(|\.assign\(|[ \t]+(?=["'`]))
+    )
+    (?:
+        (?P<q>["'`])(?P<quoted>(?:(?!(?P=q))[^\r\n\\]|\\.){1,256})(?P=q)
+      | (?P<bare>[^\s"'`,;)\]}]{1,256})
+    )""",
+    re.VERBOSE,
+)
+_REVERSED = re.compile(r"(?P<q>[\"'])(?P<quoted>[^\"'\r\n]{1,256})(?P=q)\s*(?:===?|!==?)\s*$")
+_CONSTANT_NAME = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")
+_PATH_OR_URL = re.compile(r"^(?:[a-z][a-z0-9+.\-]*://|/|\./|\.\./|~/|[A-Za-z]:\\)")
+
+
+def _key_role(key: str) -> Literal["password", "secret"] | None:
+    """Whether an assignment's key names a password, another secret, or neither."""
+    words = [w.lower() for w in _WORD_SPLIT.split(key) if w]
+    if not words:
+        return None
+    last = words[-1]
+    if last in _PASSWORD_WORDS:
+        return "password"
+    if last in _SECRET_WORDS:
+        return "secret"
+    if last == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS:
+        return "secret"
+    if last.endswith(_JOINED_ENDINGS):
+        return "password" if "pass" in last else "secret"
+    return None
+
+
+def _value_is_secret(value: str, role: str, quoted: bool, op: str | None) -> bool:
+    if is_placeholder(value) or _PATH_OR_URL.match(value) or _CONSTANT_NAME.match(value):
+        return False
+    has_digit_or_symbol = any(not c.isalpha() for c in value)
+    if role == "password":
+        if quoted:
+            return len(value) >= 4
+        # A bare word after "Password:" is usually a label in prose; after "=" it is config.
+        return len(value) >= 6 and (has_digit_or_symbol or op == "=") and not value.isdigit()
+    if len(value) < 8 or value.isdigit() or (" " in value and not quoted):
+        return False
+    if " " in value.strip() and len(value.split()) > 2:
+        return False  # a sentence, not a token
+    mixed = has_digit_or_symbol or (value.lower() != value and value.upper() != value)
+    return mixed and shannon_entropy(value) >= 2.5
+
+
+def _keyword_hits(text: str) -> list[Span]:
+    """Spans of the assignment keywords in `text`, any case, in order (str.find: C speed)."""
+    lowered = text.lower()
+    if len(lowered) != len(text):  # a character whose lowercase is longer: offsets would shift
+        return [m.span() for m in _ASSIGNMENT_KEYWORD.finditer(text)]
+    hits: list[Span] = []
+    for keyword in _ASSIGNMENT_KEYWORDS:
+        at = lowered.find(keyword)
+        while at != -1:
+            hits.append((at, at + len(keyword)))
+            at = lowered.find(keyword, at + 1)
+    hits.sort()
+    return hits
+
+
+def _find_assignments(text: str) -> Iterator[Span]:
+    """Values assigned to, compared with or said of password/secret/token/api-key names."""
+    seen_key_start = -1
+    for start, end in _keyword_hits(text):
+        while start > 0 and text[start - 1] in _KEY_CHARS:
+            start -= 1
+        if start == seen_key_start:
+            continue
+        while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+            end += 1
+        key = text[start:end]
+        role = _key_role(key)
+        if role is None:
+            continue
+        seen_key_start = start
+        match = _ASSIGNMENT.match(text, end)
+        if match is not None:
+            quoted = match.group("quoted") is not None
+            value = match.group("quoted") if quoted else match.group("bare")
+            group = "quoted" if quoted else "bare"
+            op = match.group("op")
+            if match.group("is") is not None and not quoted:
+                continue
+            if match.group("call") is not None and not quoted:
+                continue
+            if _value_is_secret(value, role, quoted, op):
+                yield match.span(group)
+                continue
+        before = _REVERSED.search(text, max(0, start - 300), start)
+        if before is not None and _value_is_secret(before.group("quoted"), role, True, "=="):
+            yield before.span("quoted")
+
+
+_CONNECTION_KEYS = re.compile(
+    r"(?i)(?:server|data source|host|uid|user id|user|username|database|initial catalog|"
+    r"provider|driver|dsn|port)\s*="
+)
+
+
+def _connection_string_password(match: re.Match[str]) -> bool:
+    if is_placeholder(match.group("value")):
+        return False
+    text = match.string
+    window = text[max(0, match.start() - 200) : match.end() + 200]
+    return ";" in window and _CONNECTION_KEYS.search(window) is not None
+
+
+_URL_CREDENTIALS = re.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]{0,30}://(?P<user>[^\s:/?#@'\"<>\[\]]{0,256}):"
+    r"(?P<password>[^\s/?#'\"<>]{1,256})@(?=[\w\-\[%])"
+)
+_SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+.-")
+
+
+def _find_url_passwords(text: str) -> Iterator[Span]:
+    """The password of `scheme://user:password@host` URLs (placeholders excepted)."""
+    at = text.find("://")
+    while at != -1:
+        start = at
+        while start > 0 and at - start < 31 and text[start - 1] in _SCHEME_CHARS:
+            start -= 1
+        while start < at and not text[start].isalpha():
+            start += 1
+        match = _URL_CREDENTIALS.match(text, start) if start < at else None
+        if match is not None:
+            value = match.group("password")
+            if not is_placeholder(value) and not (value.isdigit() and len(value) <= 5):
+                yield match.span("password")
+        at = text.find("://", at + 3)
+
+
+# ------------------------------------------------------------------------------ personal data
+
+_EMAIL_LOCAL_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-'"
+)
+_EMAIL_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+(?P<tld>[A-Za-z]{2,24}|xn--[A-Za-z0-9\-]{2,30})(?![\w\-])"
+)
+_RESERVED_DOMAINS = ("example.com", "example.org", "example.net")
+_RESERVED_TLDS = frozenset({"example", "test", "invalid", "localhost", "local", "internal"})
+_FILE_EXTENSIONS = frozenset(
+    {"png", "jpg", "jpeg", "gif", "svg", "webp", "ico", "js", "ts", "css", "py", "md", "txt",
+     "json", "yaml", "yml", "html", "htm", "pdf", "zip", "gz", "tar", "lock", "map", "wasm"}
+)  # fmt: skip
+
+
+def _find_emails(text: str) -> Iterator[Span]:
+    """E-mail addresses, except reserved example domains (RFC 2606) and scp-style `git@host:`."""
+    at = text.find("@")
+    while at != -1:
+        start = at
+        while start > 0 and at - start < 64 and text[start - 1] in _EMAIL_LOCAL_CHARS:
+            start -= 1
+        while start < at and not text[start].isalnum():
+            start += 1
+        domain = _EMAIL_DOMAIN.match(text, at + 1)
+        if start < at and domain is not None:
+            end = domain.end()
+            host = domain.group(0).lower()
+            tld = domain.group("tld").lower()
+            scp_path = end < len(text) and text[end] == ":" and text[end + 1 : end + 2].isalpha()
+            if not (
+                scp_path
+                or tld in _RESERVED_TLDS
+                or tld in _FILE_EXTENSIONS
+                or host.endswith(_RESERVED_DOMAINS)
+                or text[start - 1 : start] in ("/", ":")
+            ):
+                yield start, end
+        at = text.find("@", at + 1)
+
+
+_PHONE_CANDIDATE, _PHONE_BEFORE = _split_lookbehind(
+    r"(?<![\w+/=.:#\-])(?P<num>\+?\(?\d[\d ().\-]{5,22}\d)(?![\w/@]|[.\-:]\d|\.\w)", 0
+)
+_PHONE_CONTEXT = re.compile(
+    r"(?i)(?:phone|tel|mobile|cell|call|fax|whatsapp|sms|contact|number|nummer|telefon|handy|"
+    r"reach|text me|ring)[^\n\d]{0,24}$"
+)
+_DATE_LIKE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})\b")
+_REGIONS_WITH_CONTEXT = ("US", "GB", "DE", "FR", "IN", "BR", "CN", "JP", "IL", "AU", "ES", "IT")
+
+
+def _phone_valid(candidate: str, context: Callable[[], bool]) -> bool:
+    digits = sum(c.isdigit() for c in candidate)
+    if not 7 <= digits <= 15 or candidate.count("(") != candidate.count(")"):
+        return False
+    if _DATE_LIKE.match(candidate):
+        return False
+    if "." in candidate and len(re.findall(r"\d+", candidate)) != 3:
+        return False  # versions, IP addresses, decimals
+    if candidate.startswith("+"):
+        regions: Sequence[str | None] = (None,)
+    elif context():
+        regions = _REGIONS_WITH_CONTEXT
+    elif candidate.startswith("(") or any(c in candidate for c in " -.()"):
+        regions = ("US",)  # a formatted national number without a phone word nearby
+    else:
+        return False
+    for region in regions:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return True
+    return False
+
+
+_PHONE_CUTS = re.compile(r"(?<=\d)[ .\-]")
+
+
+def _find_phones(text: str) -> Iterator[Span]:
+    """Phone numbers: international (+CC), formatted national, or digits after a phone word."""
+    match = _PHONE_CANDIDATE.search(text)
+    while match is not None:
+        at = match.start()
+        candidate = match.group("num")
+
+        def context(start: int = at) -> bool:
+            return _PHONE_CONTEXT.search(text, max(0, start - 40), start) is not None
+
+        length = 0
+        if not (at > 0 and _PHONE_BEFORE is not None and _PHONE_BEFORE.match(text, at - 1)):
+            # The greedy candidate may run into the next number: try it whole, then shorter
+            # prefixes ending at a digit before a separator.
+            cuts = [m.start() for m in _PHONE_CUTS.finditer(candidate)]
+            for cut in [len(candidate), *reversed(cuts)]:
+                prefix = candidate[:cut]
+                if prefix.startswith("(") and ")" not in prefix:
+                    continue
+                if _phone_valid(prefix, context):
+                    length = cut
+                    break
+        if length:
+            yield at, at + length
+            match = _PHONE_CANDIDATE.search(text, at + length)
+        else:
+            # Retry from the next group: the candidate may have swallowed a neighbour's digits.
+            nxt = re.search(r"[ ().\-]", candidate)
+            match = _PHONE_CANDIDATE.search(text, at + (nxt.end() if nxt else len(candidate)))
+
+
+def _check(validator: Callable[[str], bool]) -> Callable[[re.Match[str]], bool]:
+    def check(match: re.Match[str]) -> bool:
+        return validator(match.group(0))
+
+    return check
+
+
+# ------------------------------------------------------------------------------ the table
+
+_SECRET_VALUE = r"[A-Za-z0-9+/_~.\-]{8,512}={0,2}"
+
+DETECTORS: tuple[Detector, ...] = (
+    # Vendor formats first: on overlapping spans, the earlier detector wins.
+    Detector(
+        "private_key",
+        "secret",
+        _regex(_PEM_BLOCK, _PEM_OPEN, r"PuTTY-User-Key-File-\d: [\s\S]{0,4000}?Private-MAC: \w+"),
+        keywords=("PRIVATE KEY", "PuTTY-User-Key-File"),
+    ),
+    Detector(
+        "private_key",
+        "secret",
+        _regex(r"LS0tLS1CRUdJTi[A-Za-z0-9+/]{40,}={0,2}", check=_base64_private_key),
+        keywords=("LS0tLS1CRUdJTi",),
+    ),
+    Detector(
+        "aws_access_key",
+        "secret",
+        _regex(
+            _bounded(AWSKeyDetector.denylist[0], _ALNUM_BEFORE, _ALNUM_AFTER), check=_aws_key_id
+        ),
+        keywords=("AKIA", "ASIA", "ABIA", "ACCA", "A3T"),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "aws_secret_key",
+        "secret",
+        _regex(_AWS_SECRET, group="value", check=_aws_secret),
+        keywords=("aws",),
+        ignore_case=True,
+    ),
+    Detector(
+        "gcp_api_key",
+        "secret",
+        _regex(rf"{_TOKEN_BEFORE}AIza[0-9A-Za-z_\-]{{35}}{_TOKEN_AFTER}"),
+        keywords=("AIza",),
+    ),
+    Detector(
+        "gcp_oauth_secret",
+        "secret",
+        _regex(rf"{_TOKEN_BEFORE}GOCSPX-[A-Za-z0-9_\-]{{28}}{_TOKEN_AFTER}"),
+        keywords=("GOCSPX-",),
+    ),
+    Detector(
+        "gcp_access_token",
+        "secret",
+        _regex(rf"{_TOKEN_BEFORE}ya29\.[0-9A-Za-z_\-]{{20,}}"),
+        keywords=("ya29.",),
+    ),
+    Detector(
+        "azure_storage_key",
+        "secret",
+        _regex(
+            r"(?:AccountKey|SharedAccessKey)\s*=\s*(?P<value>[A-Za-z0-9+/]{40,86}={0,2})(?![A-Za-z0-9+/=])",
+            group="value",
+            check=_not_placeholder("value"),
+        ),
+        keywords=("AccountKey", "SharedAccessKey"),
+    ),
+    Detector(
+        "azure_client_secret",
+        "secret",
+        _regex(r"(?<![\w~.\-])[A-Za-z0-9_~.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])"),
+        keywords=("Q~",),
+    ),
+    Detector(
+        "github_token",
+        "secret",
+        _regex(
+            _bounded(GitHubTokenDetector.denylist[0]),
+            rf"{_TOKEN_BEFORE}github_pat_[A-Za-z0-9_]{{82}}{_TOKEN_AFTER}",
+        ),
+        keywords=("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_"),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "gitlab_token",
+        "secret",
+        _regex(*(_bounded(p, _TOKEN_BEFORE, "") for p in GitLabTokenDetector.denylist)),
+        keywords=(
+            "glpat-",
+            "gldt-",
+            "glft-",
+            "glsoat-",
+            "glrt-",
+            "GR1348941",
+            "glcbt-",
+            "glimt-",
+            "glptt-",
+            "glagent-",
+            "gloas-",
+        ),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "npm_token",
+        "secret",
+        _regex(rf"{_TOKEN_BEFORE}npm_[A-Za-z0-9]{{36}}{_ALNUM_AFTER}"),
+        keywords=("npm_",),
+    ),
+    Detector(
+        "npm_token",
+        "secret",
+        _regex(
+            r":_authToken=\s*(?P<value>[A-Za-z0-9_\-]{36,})",
+            group="value",
+            check=_not_placeholder("value"),
+        ),
+        keywords=("_authToken",),
+    ),
+    Detector(
+        "pypi_token",
+        "secret",
+        _regex(*(_bounded(p) for p in PypiTokenDetector.denylist)),
+        keywords=("pypi-AgE",),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "dockerhub_token",
+        "secret",
+        _regex(rf"{_TOKEN_BEFORE}dckr_pat_[A-Za-z0-9_\-]{{27}}{_TOKEN_AFTER}"),
+        keywords=("dckr_pat_",),
+    ),
+    Detector(
+        "slack_webhook",
+        "secret",
+        _regex(SlackDetector.denylist[1].pattern),
+        keywords=("hooks.slack.com",),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "slack_token",
+        "secret",
+        _regex(
+            rf"{_TOKEN_BEFORE}xox[abposre]-[0-9A-Za-z\-]{{10,250}}",
+            rf"{_TOKEN_BEFORE}xapp-[0-9A-Za-z\-/]{{20,250}}",
+        ),
+        keywords=("xox", "xapp-"),
+    ),
+    Detector(
+        "discord_webhook",
+        "secret",
+        _regex(
+            r"https://(?:ptb\.|canary\.)?discord(?:app)?\.com/api/webhooks/\d{17,20}/[A-Za-z0-9_\-]{60,68}"
+        ),
+        keywords=("discord",),
+    ),
+    Detector(
+        "discord_token",
+        "secret",
+        _regex(_bounded(DiscordBotTokenDetector.denylist[0])),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "teams_webhook",
+        "secret",
+        _regex(
+            r"https://(?:outlook\.office(?:365)?\.com|[\w\-]+\.webhook\.office\.com)/webhook(?:b2)?/"
+            r"[0-9a-f\-]{36}@[0-9a-f\-]{36}/IncomingWebhook/[0-9a-f]{32}/[0-9a-f\-]{36}"
+        ),
+        keywords=("IncomingWebhook",),
+    ),
+    Detector(
+        "telegram_bot_token",
+        "secret",
+        _regex(_bounded(TelegramBotTokenDetector.denylist[0], r"(?<![\w:])", _TOKEN_AFTER)),
+        keywords=(":AA",),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "stripe_key",
+        "secret",
+        _regex(rf"{_TOKEN_BEFORE}(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{{24,247}}{_TOKEN_AFTER}"),
+        keywords=("k_live_", "k_test_"),
+    ),
+    Detector(
+        "square_token",
+        "secret",
+        _regex(
+            rf"{_TOKEN_BEFORE}sq0atp-[0-9A-Za-z\-_]{{22}}{_TOKEN_AFTER}",
+            _bounded(SquareOAuthDetector.denylist[0]),
+        ),
+        keywords=("sq0atp-", "sq0csp-"),
+    ),
+    Detector(
+        "braintree_token",
+        "secret",
+        _regex(r"access_token\$production\$[0-9a-z]{16}\$[0-9a-f]{32}"),
+        keywords=("access_token$production$",),
+    ),
+    Detector(
+        "twilio_key",
+        "secret",
+        _regex(rf"{_ALNUM_BEFORE}(?:AC|SK)[0-9a-f]{{32}}{_ALNUM_AFTER}"),
+    ),
+    Detector(
+        "sendgrid_key",
+        "secret",
+        _regex(_bounded(SendGridDetector.denylist[0])),
+        keywords=("SG.",),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "mailchimp_key",
+        "secret",
+        _regex(rf"{_ALNUM_BEFORE}[0-9a-f]{{32}}-us\d{{1,2}}{_ALNUM_AFTER}"),
+        keywords=("-us",),
+    ),
+    Detector(
+        "openai_key",
+        "secret",
+        _regex(_bounded(OpenAIDetector.denylist[0])),
+        keywords=("T3BlbkFJ",),
+        origin="detect-secrets",
+    ),
+    Detector(
+        "anthropic_key",
+        "secret",
+        _regex(
+            rf"{_TOKEN_BEFORE}sk-ant-[a-z]{{3,6}}\d{{2}}-[A-Za-z0-9_\-]{{80,120}}{_TOKEN_AFTER}"
+        ),
+        keywords=("sk-ant-",),
+    ),
+    Detector(
+        "huggingface_token",
+        "secret",
+        _regex(rf"(?<![A-Za-z0-9_])hf_[A-Za-z]{{34}}{_ALNUM_AFTER}"),
+        keywords=("hf_",),
+    ),
+    Detector(
+        "jwt",
+        "secret",
+        _regex(
+            rf"{_TOKEN_BEFORE}eyJ[A-Za-z0-9_\-]{{8,}}={{0,2}}\.[A-Za-z0-9_\-]{{4,}}={{0,2}}"
+            rf"(?:\.[A-Za-z0-9_\-+/]*={{0,2}})?",
+            check=_check(jwt_valid),
+        ),
+        keywords=("eyJ",),
+    ),
+    # Credentials inside URLs, headers and connection strings.
+    Detector(
+        "url_password",
+        "secret",
+        _find_url_passwords,
+        keywords=("://",),
+    ),
+    Detector(
+        "http_auth_header",
+        "secret",
+        _regex(
+            rf"(?i:authorization)\s*[:=]\s*[\"']?(?i:basic|bearer|token)\s+(?P<value>{_SECRET_VALUE})",
+            group="value",
+            check=_not_placeholder("value"),
+        ),
+        keywords=("authorization",),
+        ignore_case=True,
+    ),
+    Detector(
+        "connection_string",
+        "secret",
+        _regex(
+            r"(?i)(?<![\w])(?:password|pwd)\s*=\s*(?P<value>[^;\"'\s<>{}][^;\"'<>\r\n]{0,127}?)"
+            r"\s*(?=;|\"|'|$)",
+            r"(?i)[?&](?:password|pwd|passwd|pass)=(?P<value>[^&\s#'\"]{1,256})",
+            group="value",
+            check=_connection_string_password,
+            flags=re.MULTILINE,
+        ),
+        keywords=("password", "pwd", "pass="),
+        ignore_case=True,
+    ),
+    Detector(
+        "generic_secret",
+        "secret",
+        _find_assignments,
+        keywords=("pass", "pwd", "pw", "secret", "token", "key", "credential"),
+        ignore_case=True,
+    ),
+    # Personal data.
+    Detector(
+        "payment_card",
+        "pii",
+        _regex(
+            r"(?<![\d\-.])(?:\d[ \-]?){11,18}\d(?![\d\-]|\.\d)",
+            check=_check(payment_card_valid),
+            overlapping=True,
+        ),
+    ),
+    Detector(
+        "iban",
+        "pii",
+        _regex(
+            rf"{_ALNUM_BEFORE}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}"
+            rf"(?: ?[A-Z0-9]{{1,4}})?{_ALNUM_AFTER}",
+            check=_check(iban_valid),
+            overlapping=True,
+        ),
+    ),
+    Detector("email", "pii", _find_emails, keywords=("@",)),
+    Detector("phone", "pii", _find_phones),
+)
+
+
+def _low_diversity(text: str, start: int, end: int) -> bool:
+    distinct = len(set(text[start:end]))
+    return distinct <= 3 or (end - start >= 16 and distinct <= 6)
+
+
+def kinds(detectors: Iterable[Detector] = DETECTORS) -> dict[str, Category]:
+    """Every detector kind and its category."""
+    return {d.kind: d.category for d in detectors}
+
+
+def scan(text: str, detectors: Sequence[Detector] = DETECTORS) -> tuple[Finding, ...]:
+    """Return the findings in `text`, ordered by position, with no two spans overlapping.
+
+    Where spans of several detectors overlap, the detector earlier in `detectors` wins (vendor
+    formats before generic assignments before personal data), then the longer span.
+    """
+    lowered: str | None = None
+    candidates: list[tuple[int, int, int, Detector]] = []
+    for priority, detector in enumerate(detectors):
+        if detector.keywords:
+            if detector.ignore_case:
+                lowered = text.lower() if lowered is None else lowered
+                haystack = lowered
+            else:
+                haystack = text
+            if not any(keyword in haystack for keyword in detector.keywords):
+                continue
+        secret = detector.category == "secret"
+        for start, end in detector.find(text):
+            if secret and _low_diversity(text, start, end):
+                continue  # "xxxx…", "0000…": a placeholder in a token's shape
+            candidates.append((priority, start, -end, detector))
+    candidates.sort(key=lambda c: (c[0], c[1], c[2]))
+    starts: list[int] = []
+    ends: list[int] = []
+    kept: list[Finding] = []
+    for _, start, negative_end, detector in candidates:
+        end = -negative_end
+        index = bisect.bisect_left(starts, start)
+        if index > 0 and ends[index - 1] > start:
+            continue  # overlaps the kept span before it
+        if index < len(starts) and starts[index] < end:
+            continue  # overlaps the kept span after it
+        starts.insert(index, start)
+        ends.insert(index, end)
+        kept.insert(index, Finding(detector.kind, detector.category, start, end))
+    return tuple(kept)
