@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +25,13 @@ import numpy as np
 from cortex.errors import ConfigError, ValidationError
 from cortex.model import SearchHit
 from cortex.search.ann import AnnIndex, index_stem
+from cortex.search.batching import EmbeddingBatcher
 from cortex.search.embedder import Embedder
 from cortex.search.fusion import reciprocal_rank_fusion, score_fusion
 from cortex.search.tenant_vectors import TenantVectors
 from cortex.search.text import fts5_query
 from cortex.search.vectors import VectorIndex
-from cortex.store.base import ListFilter, Store
+from cortex.store.base import ListFilter, Store, StoreVectorSearch
 
 __all__ = ["MAX_QUERY_CHARS", "MAX_TOP_K", "SearchMode", "SearchOptions", "Searcher"]
 
@@ -68,14 +69,18 @@ class Searcher:
         embed_pool: ThreadPoolExecutor,
         *,
         options: SearchOptions | None = None,
+        batcher: EmbeddingBatcher | None = None,
         max_tenants: int = 64,
         index_dir: Path | None = None,
         ann_threshold: int = 20_000,
         merge_at: int = 10_000,
     ) -> None:
         self._store = store
+        # A store that searches vectors itself (pgvector) is asked first: see _vector_candidates.
+        self._store_vectors = store if isinstance(store, StoreVectorSearch) else None
         self._embedder = embedder
         self._pool = embed_pool
+        self._batcher = batcher
         self._options = options or SearchOptions()
         self._indexes: OrderedDict[str, TenantVectors] = OrderedDict()
         self._max_tenants = max_tenants
@@ -120,21 +125,19 @@ class Searcher:
         if not query.strip():
             return []
         pool = max(k * 4, self._options.min_candidates)
+        # Both candidate lists are made at once: the text query runs on a reader thread while
+        # the vector side embeds and searches on the embedding thread.
+        methods: dict[str, Awaitable[list[tuple[int, float]]]] = {}
+        if mode in ("hybrid", "vector") and self._embedder is not None:
+            methods["vector"] = self._vector_candidates(tenant, query, pool, filters)
+        if mode in ("hybrid", "text"):
+            methods["text"] = self._text_candidates(tenant, query, pool, filters)
+        results = await asyncio.gather(*methods.values())
         rankings: dict[str, list[int]] = {}
         scores: dict[str, dict[int, float]] = {}
-        if mode in ("hybrid", "vector") and self._embedder is not None:
-            ranked = await self._vector_candidates(tenant, query, pool, filters)
-            rankings["vector"] = [r for r, _ in ranked]
-            scores["vector"] = dict(ranked)
-        if mode in ("hybrid", "text"):
-            match = fts5_query(query)
-            ranked = (
-                []
-                if match is None
-                else await self._store.text_candidates(tenant, match, filters, pool)
-            )
-            rankings["text"] = [r for r, _ in ranked]
-            scores["text"] = {r: -s for r, s in ranked}
+        for method, ranked in zip(methods, results, strict=True):
+            rankings[method] = [r for r, _ in ranked]
+            scores[method] = dict(ranked)
         fused = self._fuse(rankings, scores, k)
         facts = await self._store.facts_by_rowid(tenant, [r for r, _, _ in fused], filters.as_of)
         return [
@@ -155,6 +158,16 @@ class Searcher:
             return reciprocal_rank_fusion(rankings, k=options.rrf_k, weights=weights, limit=k)
         return score_fusion(scores, weights=weights, limit=k)
 
+    async def _text_candidates(
+        self, tenant: str, query: str, pool: int, filters: ListFilter
+    ) -> list[tuple[int, float]]:
+        """Up to `pool` (rowid, BM25 score, higher is better) passing `filters`, best first."""
+        match = fts5_query(query)
+        if match is None:
+            return []
+        ranked = await self._store.text_candidates(tenant, match, filters, pool)
+        return [(r, -score) for r, score in ranked]
+
     async def _vector_candidates(
         self, tenant: str, query: str, pool: int, filters: ListFilter
     ) -> list[tuple[int, float]]:
@@ -162,7 +175,16 @@ class Searcher:
         assert self._embedder is not None
         embedder = self._embedder
         loop = asyncio.get_running_loop()
-        vector = (await loop.run_in_executor(self._pool, embedder.embed, [query]))[0]
+        if self._batcher is not None:
+            vector = (await self._batcher.embed([query]))[0]
+        else:
+            vector = (await loop.run_in_executor(self._pool, embedder.embed, [query]))[0]
+        if self._store_vectors is not None:
+            direct = await self._store_vectors.vector_candidates(
+                tenant, vector, embedder.model_id, filters, pool
+            )
+            if direct is not None:
+                return direct
         index = await self._fresh_index(tenant)
         wanted = pool
         while True:

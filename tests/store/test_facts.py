@@ -10,7 +10,7 @@ import pytest
 from ulid import ULID
 
 import cortex
-from cortex import Conflict, CortexSync, NotFound, ValidationError
+from cortex import Conflict, CortexSync, NotFound, Settings, ValidationError
 
 
 def test_store_then_get_returns_the_same_fact_with_its_ledger_seq(memory: CortexSync) -> None:
@@ -223,3 +223,11 @@ async def test_init_home_works_inside_a_running_event_loop(tmp_path: object) -> 
     assert result.created
     async with await cortex.open(settings) as engine:
         assert (await engine.store("made in a loop")).seq == 0
+
+
+async def test_a_blocking_handle_closes_from_inside_async_code(settings: Settings) -> None:
+    handle = cortex.connect(settings)
+    handle.store("stored through the blocking handle")
+    handle.close()
+    with pytest.raises(cortex.StoreClosed):
+        handle.store("after close")
