@@ -1,0 +1,1934 @@
+"""The PostgreSQL backend (psycopg 3 async, bounded pool, pgvector): the scale-out store's SQL.
+
+Several CORTEX processes (on several machines) may share one database. Each write group is one
+database transaction that locks the row of every tenant it appends to (`SELECT ... FOR UPDATE`,
+in name order so that two groups never deadlock), reads that tenant's head fresh (next seq, last
+hash, Merkle right edge, clock), appends, updates the head and commits. Nothing about a ledger is
+cached between groups, so appends from any number of processes interleave without gaps, forks
+or clocks that go backwards. Hashes, digests, Merkle nodes and checkpoints are computed by the
+same functions as on SQLite, so the bytes are identical for the same operations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import itertools
+import json
+import random
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import psycopg
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from numpy.typing import NDArray
+from pgvector.psycopg import register_vector_async
+from psycopg import AsyncConnection, AsyncCursor
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from cortex.canonical import (
+    ZERO_HASH,
+    canonical_json,
+    fact_record_bytes,
+    format_ts,
+    from_micros,
+    parse_ts,
+    sha256,
+    to_micros,
+)
+from cortex.errors import (
+    ConfigError,
+    Conflict,
+    CortexError,
+    NotFound,
+    StoreClosed,
+    StoreError,
+    StoreUnavailable,
+    ValidationError,
+)
+from cortex.ledger import bundle
+from cortex.ledger.chain import build_transaction, transaction_entry
+from cortex.ledger.merkle import (
+    consistency_proof_from_subtrees,
+    inclusion_proof_from_subtrees,
+    leaf_hash,
+    node_hash,
+    root_from_subtrees,
+    subtree_keys_for_consistency,
+    subtree_keys_for_inclusion,
+    subtree_keys_for_root,
+)
+from cortex.ledger.verify import LedgerRow, TenantVerifier, checkpoint_problems, head_problems
+from cortex.model import (
+    Checkpoint,
+    ConsistencyProof,
+    Fact,
+    FactDraft,
+    FactVersion,
+    InclusionProof,
+    Page,
+    Problem,
+    Stats,
+    Transaction,
+    VerifyReport,
+)
+from cortex.store.base import (
+    Deprecate,
+    ListFilter,
+    MakeCheckpoint,
+    ReindexFacts,
+    SearchData,
+    StoreFacts,
+    Supersede,
+    WriteOutcome,
+    WriteRequest,
+)
+from cortex.store.postgres.schema import (
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    TEXT_CONFIG,
+    VECTOR_INDEX_DIMS,
+)
+
+__all__ = ["PostgresStore", "Signer", "is_database_url", "redact_url"]
+
+T = TypeVar("T")
+Signer = Callable[[str, int, bytes, str], Checkpoint]
+Row = tuple[Any, ...]
+
+_MAX_CHAIN = 10_000
+_FETCH = 2000
+# ts_rank_cd weights for {D, C, B, A}: content is indexed with weight B, tags with A, so a tag
+# match counts twice a content match (as the BM25 column weights on SQLite). Normalisation 1
+# divides by 1 + log(document length): longer texts need more matches, as with BM25.
+_RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
+_RANK_NORMALIZATION = 1
+_FACT_COLUMNS = (
+    "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
+    "f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta, f.seq, "
+    "f.deprecated_at, f.deprecation_reason, f.superseded_by"
+)
+_TX_COLUMNS = "seq, op, subject, actor, ts, payload, payload_digest, prev_hash, hash"
+# Column types of the staged rows (unnest needs each array's type).
+_TX_TYPES = ("bigint", "bigint", "text", "text", "text", "text", "text", "bytea", "bytea", "bytea")
+_FACT_TYPES = (
+    *("bigint", "text", "bigint", "text", "text", "text", "text", "text"),
+    *("float8", "bigint", "bigint", "text", "bigint", "text", "bigint"),
+)
+_ROWS_SQL = (
+    "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
+    " x.prev_hash, x.hash, f.id, f.project, f.content, f.fact_type, f.tags, f.source,"
+    " f.confidence, f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta"
+    " FROM transactions x LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.seq = x.seq"
+    " WHERE x.tenant_id = %s ORDER BY x.seq"
+)
+_NODES_SQL = (
+    "SELECT last_leaf, level, hash FROM merkle_nodes WHERE tenant_id = %s ORDER BY last_leaf, level"
+)
+# One FTS5 string of `cortex.search.text.fts5_query`: "..." with "" inside, maybe a * after it.
+_FTS5_TERM = re.compile(r'"((?:[^"]|"")*)"(\*?)')
+_URL_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def is_database_url(value: object) -> bool:
+    """True for a PostgreSQL connection URL (`postgresql://...` or `postgres://...`)."""
+    return isinstance(value, str) and value.startswith(("postgresql://", "postgres://"))
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by `***`, for messages and logs."""
+    return _URL_PASSWORD.sub(r"\1***@", url)
+
+
+@dataclass(frozen=True, slots=True)
+class _Head:
+    """A tenant's ledger head, read under its row lock: next seq, last hash, tree edge, clock."""
+
+    tenant_id: int
+    next_seq: int
+    head_hash: bytes
+    frontier: tuple[tuple[int, int, bytes], ...]  # (level, index, hash), left to right
+    last_ts: int
+
+
+@dataclass(slots=True)
+class _Rows:
+    """Rows staged by write requests, inserted with one statement per table."""
+
+    transactions: list[Row] = field(default_factory=list)
+    nodes: list[Row] = field(default_factory=list)
+    facts: list[Row] = field(default_factory=list)
+    tags: list[Row] = field(default_factory=list)
+    texts: list[Row] = field(default_factory=list)
+    vectors: list[Row] = field(default_factory=list)
+
+    async def flush(self, cur: AsyncCursor[Row]) -> None:
+        """Insert everything staged (one `INSERT ... SELECT FROM unnest(...)` per table)."""
+        if self.transactions:
+            await _insert(
+                cur,
+                f"transactions(tenant_id, {_TX_COLUMNS})",
+                _TX_TYPES,
+                self.transactions,
+            )
+        if self.nodes:
+            await _insert(
+                cur,
+                "merkle_nodes(tenant_id, last_leaf, level, hash)",
+                ("bigint", "bigint", "integer", "bytea"),
+                self.nodes,
+            )
+        if self.facts:
+            await _insert(
+                cur,
+                "facts(rowid_, id, tenant_id, project, content, fact_type, tags, source,"
+                " confidence, valid_from, valid_until, supersedes, created_at, meta, seq)",
+                _FACT_TYPES,
+                self.facts,
+            )
+        if self.tags:
+            await _insert(
+                cur,
+                "fact_tags(tenant_id, tag, fact_id)",
+                ("bigint", "text", "text"),
+                self.tags,
+            )
+        if self.texts:
+            await _insert_texts(cur, self.texts)
+        if self.vectors:
+            await _insert(
+                cur,
+                "fact_vectors(fact_rowid, tenant_id, model_id, embedding)",
+                ("bigint", "bigint", "text", "vector"),
+                self.vectors,
+            )
+        self.transactions, self.nodes, self.facts, self.tags = [], [], [], []
+        self.texts, self.vectors = [], []
+
+
+async def _insert(
+    cur: AsyncCursor[Row], target: str, types: Sequence[str], rows: Sequence[Row]
+) -> None:
+    """Insert `rows` into `target` in one statement: one array parameter per column."""
+    arrays = [list(column) for column in zip(*rows, strict=True)]
+    casts = ", ".join(f"%s::{kind}[]" for kind in types)
+    await cur.execute(f"INSERT INTO {target} SELECT * FROM unnest({casts})", arrays)
+
+
+async def _insert_texts(
+    cur: AsyncCursor[Row], rows: Sequence[Row], *, replace: bool = False
+) -> None:
+    """Index (rowid, tenant id, text, tags) rows: content weighted B, tags weighted A."""
+    arrays = [list(column) for column in zip(*rows, strict=True)]
+    conflict = " ON CONFLICT (fact_rowid) DO UPDATE SET doc = excluded.doc" if replace else ""
+    await cur.execute(
+        "INSERT INTO fact_text(fact_rowid, tenant_id, doc)"
+        f" SELECT r, t, setweight(to_tsvector('{TEXT_CONFIG}', c), 'B')"
+        f" || setweight(to_tsvector('{TEXT_CONFIG}', g), 'A')"
+        " FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[]) AS u(r, t, c, g)"
+        + conflict,
+        arrays,
+    )
+
+
+def _fact_from_row(row: Sequence[Any]) -> Fact:
+    return Fact(
+        id=row[0],
+        tenant=row[1],
+        project=row[2],
+        content=row[3],
+        fact_type=row[4],
+        tags=tuple(json.loads(row[5])),
+        source=row[6],
+        confidence=row[7],
+        valid_from=from_micros(row[8]),
+        valid_until=None if row[9] is None else from_micros(row[9]),
+        supersedes=row[10],
+        created_at=from_micros(row[11]),
+        meta=json.loads(row[12]),
+        seq=row[13],
+        deprecated_at=None if row[14] is None else from_micros(row[14]),
+        deprecation_reason=row[15],
+        superseded_by=row[16],
+    )
+
+
+def _tx_from_row(tenant: str, row: Sequence[Any]) -> Transaction:
+    return Transaction(
+        tenant=tenant,
+        seq=row[0],
+        op=row[1],
+        subject=row[2],
+        actor=row[3],
+        ts=row[4],
+        payload=json.loads(row[5]),
+        payload_digest=bytes(row[6]),
+        prev_hash=bytes(row[7]),
+        hash=bytes(row[8]),
+    )
+
+
+def _as_of_view(fact: Fact, as_of: datetime | None) -> Fact:
+    """The fact as its record stood at `as_of` (later deprecation/supersession not yet visible)."""
+    if as_of is None or fact.deprecated_at is None or fact.deprecated_at <= as_of:
+        return fact
+    return replace(fact, deprecated_at=None, deprecation_reason=None, superseded_by=None)
+
+
+def _visible_at(fact: Fact, as_of: datetime) -> bool:
+    return (
+        fact.created_at <= as_of
+        and fact.valid_from <= as_of
+        and (fact.valid_until is None or as_of < fact.valid_until)
+        and (fact.deprecated_at is None or as_of < fact.deprecated_at)
+    )
+
+
+def _filter_sql(tenant_id: int, filters: ListFilter) -> tuple[str, list[Any]]:
+    """A WHERE condition on `facts f` (and its parameters) for one tenant and `filters`."""
+    sql = ["f.tenant_id = %s"]
+    params: list[Any] = [tenant_id]
+    for column in ("project", "fact_type", "source"):
+        value = getattr(filters, column)
+        if value is not None:
+            sql.append(f"f.{column} = %s")
+            params.append(value)
+    for tag in filters.tags:
+        sql.append(
+            "EXISTS (SELECT 1 FROM fact_tags g WHERE g.tenant_id = f.tenant_id AND g.tag = %s"
+            " AND g.fact_id = f.id)"
+        )
+        params.append(tag)
+    if filters.min_confidence is not None:
+        sql.append("f.confidence >= %s")
+        params.append(filters.min_confidence)
+    if filters.as_of is not None:
+        t = to_micros(filters.as_of)
+        sql.append(
+            "f.created_at <= %s AND f.valid_from <= %s"
+            " AND (f.valid_until IS NULL OR %s < f.valid_until)"
+            " AND (f.deprecated_at IS NULL OR %s < f.deprecated_at)"
+        )
+        params += [t, t, t, t]
+    elif not filters.include_inactive:
+        sql.append("f.deprecated_at IS NULL")
+    return " AND ".join(sql), params
+
+
+def _tsquery_text(match: str) -> str | None:
+    """The `to_tsquery` text of an FTS5 expression made by `fts5_query`; None if it has no term.
+
+    Each quoted FTS5 string becomes a quoted lexeme (a phrase of several words becomes their
+    `<->` phrase, through `to_tsquery`'s own parsing), a trailing `*` a prefix match (`:*`), and
+    the joiner (`OR` / `AND`) becomes `|` / `&`. Quoting makes any text a valid query.
+    """
+    terms = []
+    for text, star in _FTS5_TERM.findall(match):
+        words = text.replace('""', '"')
+        if not words.strip():
+            continue
+        quoted = "'" + words.replace("\\", "\\\\").replace("'", "''") + "'"
+        terms.append(quoted + (":*" if star else ""))
+    if not terms:
+        return None
+    joiner = " & " if '" AND "' in match or '* AND "' in match else " | "
+    return joiner.join(terms)
+
+
+def _vector_bytes(value: Any) -> bytes:
+    """float32 bytes of a vector as pgvector returns it."""
+    return np.asarray(value.to_numpy(), dtype=np.float32).tobytes()
+
+
+def _as_vector(data: bytes) -> NDArray[np.float32]:
+    return np.frombuffer(data, dtype=np.float32)
+
+
+def _node_key(level: int, index: int) -> tuple[int, int]:
+    return ((index + 1) << level) - 1, level
+
+
+def _frontier_keys(size: int) -> list[tuple[int, int]]:
+    """(level, index) of the complete subtrees on the right edge of a tree of `size`, left first."""
+    return sorted(subtree_keys_for_root(size), key=lambda key: -key[0])
+
+
+def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]], size: int) -> bytes:
+    nodes = {(level, index): h for level, index, h in frontier}
+    return root_from_subtrees(size, lambda level, index: nodes[(level, index)])
+
+
+# RFC 4648 base32 to Crockford's alphabet (which ULIDs use).
+_TO_CROCKFORD = bytes.maketrans(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+)
+
+
+def _fact_id(micros: int, random_bits: int) -> str:
+    """A ULID whose order follows the tenant's strictly increasing microsecond clock.
+
+    The same layout as the SQLite store's: 48 bits of milliseconds, the remaining microseconds
+    (10 bits), then 70 random bits, as 26 Crockford base32 characters.
+    """
+    millis, rest = divmod(micros, 1000)
+    value = (millis << 80) | (rest << 70) | random_bits
+    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
+
+
+def _pull(loop: asyncio.AbstractEventLoop, cursor: AsyncCursor[Row]) -> Iterator[Row]:
+    """Stream a server-side cursor's rows into blocking code running on another thread."""
+    while True:
+        rows = asyncio.run_coroutine_threadsafe(cursor.fetchmany(_FETCH), loop).result()
+        if not rows:
+            return
+        yield from rows
+
+
+async def _configure(conn: AsyncConnection[Row]) -> None:
+    await register_vector_async(conn)
+
+
+class PostgresStore:
+    """A CORTEX store in one PostgreSQL database. Open with `await PostgresStore.open(url)`."""
+
+    def __init__(
+        self,
+        url: str,
+        pool: AsyncConnectionPool[AsyncConnection[Row]],
+        *,
+        checkpoint_every: int,
+        signer: Signer | None,
+    ) -> None:
+        self._url = url
+        self._pool = pool
+        self._checkpoint_every = checkpoint_every
+        self._signer = signer
+        # Randomness of fact ids: seeded from the OS once (ids are unique, not secret).
+        self._random = random.Random(secrets.token_bytes(32))
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        pool_size: int = 4,
+        checkpoint_every: int = 1000,
+        signer: Signer | None = None,
+        timeout: float = 10.0,
+    ) -> PostgresStore:
+        """Connect to the database at `url`, apply pending migrations and open a bounded pool.
+
+        `pool_size` connections at most; a request waits up to `timeout` seconds for one, then
+        fails with StoreUnavailable (as does any request while the database cannot be reached).
+        """
+        if not is_database_url(url):
+            raise ValidationError("a database URL starts with postgresql:// or postgres://")
+        await cls.migrate(url, timeout=timeout)
+        pool: AsyncConnectionPool[AsyncConnection[Row]] = AsyncConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(1, pool_size),
+            kwargs={"autocommit": True},
+            configure=_configure,
+            check=AsyncConnectionPool.check_connection,
+            timeout=timeout,
+            reconnect_timeout=0,  # keep trying to reconnect for as long as the store is open
+            open=False,
+            name="cortex",
+        )
+        try:
+            await pool.open(wait=True, timeout=timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise StoreUnavailable(f"cannot connect to {redact_url(url)}: {exc}") from exc
+        return cls(url, pool, checkpoint_every=checkpoint_every, signer=signer)
+
+    @staticmethod
+    async def migrate(url: str, *, timeout: float = 10.0) -> int:
+        """Apply pending migrations (under an advisory lock); return the schema version."""
+        try:
+            async with (
+                await AsyncConnection.connect(
+                    url, autocommit=True, connect_timeout=max(1, int(timeout))
+                ) as conn,
+                conn.transaction(),
+            ):
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS cortex_schema (version integer NOT NULL)"
+                )
+                cur = await conn.execute("SELECT max(version) FROM cortex_schema")
+                row = await cur.fetchone()
+                version = int(row[0] or 0) if row else 0
+                if version > len(MIGRATIONS):
+                    raise StoreError(
+                        f"database schema version {version} is newer than this CORTEX"
+                        f" supports ({len(MIGRATIONS)}); upgrade CORTEX"
+                    )
+                for number in range(version, len(MIGRATIONS)):
+                    await conn.execute(MIGRATIONS[number])
+                    await conn.execute(
+                        "INSERT INTO cortex_schema(version) VALUES (%s)", (number + 1,)
+                    )
+                return len(MIGRATIONS)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to {redact_url(url)}: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot migrate {redact_url(url)}: {exc}") from exc
+
+    async def close(self) -> None:
+        """Close every connection of the pool. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._pool.close()
+
+    # ------------------------------------------------------------------ connection plumbing
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Row]]:
+        """A pooled connection; driver failures become StoreUnavailable / StoreError."""
+        if self._closed:
+            raise StoreClosed("the store is closed")
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreUnavailable(
+                f"no database connection within {self._pool.timeout:g}s"
+                f" ({redact_url(self._url)}); retry later"
+            ) from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"the database connection failed: {exc}; retry later") from exc
+        except psycopg.errors.QueryCanceled as exc:
+            raise StoreUnavailable(f"the database cancelled the query: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"database error: {exc}") from exc
+
+    async def _read(
+        self, fn: Callable[[AsyncCursor[Row]], Awaitable[T]], *, snapshot: bool = False
+    ) -> T:
+        """Run `fn` in one read-only transaction (one snapshot for all of it when `snapshot`)."""
+        async with self._connection() as conn, conn.transaction():
+            if snapshot:
+                await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            async with conn.cursor() as cur:
+                return await fn(cur)
+
+    @staticmethod
+    async def _rows(cur: AsyncCursor[Row], sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        await cur.execute(sql, params)
+        return await cur.fetchall()
+
+    async def _tenant_id(self, cur: AsyncCursor[Row], tenant: str) -> tuple[int, int] | None:
+        rows = await self._rows(cur, "SELECT id, next_seq FROM tenants WHERE name = %s", (tenant,))
+        return None if not rows else (int(rows[0][0]), int(rows[0][1]))
+
+    async def _sizes(self, cur: AsyncCursor[Row], tenant: str) -> tuple[int, int]:
+        ident = await self._tenant_id(cur, tenant)
+        if ident is None:
+            raise NotFound(f"tenant {tenant!r} has no ledger yet")
+        return ident
+
+    # ------------------------------------------------------------------ writes
+
+    async def apply_writes(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
+        """Apply a group of write requests in one durable transaction (see `Store`).
+
+        If the database fails (connection lost, server down), every request of the group gets
+        that StoreUnavailable/StoreError in place: the writer keeps running and the next group
+        tries again on a fresh connection. A failure while committing may leave the caller
+        unsure whether the group committed: the error says so.
+        """
+        try:
+            async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+                return await self._apply_group(cur, requests)
+        except StoreError as exc:
+            return [exc] * len(requests)
+
+    async def _apply_group(
+        self, cur: AsyncCursor[Row], requests: Sequence[WriteRequest]
+    ) -> list[WriteOutcome]:
+        heads = await self._lock_heads(cur, requests)
+        needed = sum(len(r.drafts) if isinstance(r, StoreFacts) else 0 for r in requests) + sum(
+            isinstance(r, Supersede) for r in requests
+        )
+        rowids: list[int] = []
+        if needed:
+            rowids = [
+                int(r[0])
+                for r in await self._rows(
+                    cur, "SELECT nextval('fact_rowids') FROM generate_series(1, %s)", (needed,)
+                )
+            ]
+        rowids.reverse()  # pop() hands them out in ascending order
+        staged = _Rows()
+        outcomes: list[WriteOutcome] = []
+        changed: set[str] = set()
+        for request in requests:
+            if isinstance(request, StoreFacts):
+                try:
+                    outcomes.append(self._stage_facts(staged, request, heads, rowids))
+                    changed.add(request.tenant)
+                except CortexError as exc:
+                    outcomes.append(exc)
+                continue
+            await staged.flush(cur)
+            before = dict(heads)
+            try:
+                async with cur.connection.transaction():  # a savepoint: undoes only this request
+                    outcome = await self._apply_one(cur, request, heads, rowids)
+            except CortexError as exc:
+                heads = before
+                outcomes.append(exc)
+                continue
+            outcomes.append(outcome)
+            if not isinstance(request, MakeCheckpoint | ReindexFacts):
+                changed.add(request.tenant)
+        await staged.flush(cur)
+        written = [(name, head) for name in sorted(changed) if (head := heads[name]) is not None]
+        if written:
+            await cur.execute(
+                "UPDATE tenants t SET next_seq = u.n, head_hash = u.h, last_ts = u.ts"
+                " FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[], %s::bigint[])"
+                " AS u(id, n, h, ts) WHERE t.id = u.id",
+                [
+                    [h.tenant_id for _, h in written],
+                    [h.next_seq for _, h in written],
+                    [h.head_hash for _, h in written],
+                    [h.last_ts for _, h in written],
+                ],
+            )
+        for name, head in written:
+            await self._maybe_checkpoint(cur, name, head)
+        return outcomes
+
+    async def _lock_heads(
+        self, cur: AsyncCursor[Row], requests: Sequence[WriteRequest]
+    ) -> dict[str, _Head | None]:
+        """Create missing tenants that get facts, lock every named tenant's row, read heads.
+
+        Rows are locked in name order, so concurrent groups naming the same tenants queue
+        behind each other instead of deadlocking. A tenant without a ledger maps to None.
+        """
+        names = sorted({r.tenant for r in requests})
+        creating = sorted({r.tenant for r in requests if isinstance(r, StoreFacts)})
+        if creating:
+            # The tenant's clock starts at its creation (as the SQLite store's clock ticks).
+            now = time.time_ns() // 1000
+            await cur.execute(
+                "INSERT INTO tenants(name, created_at, last_ts, head_hash)"
+                " SELECT n, %s, %s, %s FROM unnest(%s::text[]) AS n ORDER BY n"
+                " ON CONFLICT (name) DO NOTHING",
+                (now, now, ZERO_HASH, creating),
+            )
+        rows = await self._rows(
+            cur,
+            "SELECT id, name, next_seq, head_hash, last_ts FROM tenants WHERE name = ANY(%s)"
+            " ORDER BY name FOR UPDATE",
+            (names,),
+        )
+        heads: dict[str, _Head | None] = dict.fromkeys(names)
+        keys: list[tuple[int, int, int]] = []
+        for tenant_id, _, next_seq, _, _ in rows:
+            keys += [(tenant_id, *_node_key(lv, ix)) for lv, ix in _frontier_keys(next_seq)]
+        found: dict[tuple[int, int, int], bytes] = {}
+        if keys:
+            for tid, last_leaf, level, h in await self._rows(
+                cur,
+                "SELECT m.tenant_id, m.last_leaf, m.level, m.hash FROM merkle_nodes m"
+                " JOIN unnest(%s::bigint[], %s::bigint[], %s::integer[]) AS k(t, l, v)"
+                " ON m.tenant_id = k.t AND m.last_leaf = k.l AND m.level = k.v",
+                [list(column) for column in zip(*keys, strict=True)],
+            ):
+                found[(int(tid), int(last_leaf), int(level))] = bytes(h)
+        for tenant_id, name, next_seq, head_hash, last_ts in rows:
+            frontier = []
+            for level, index in _frontier_keys(next_seq):
+                node = found.get((tenant_id, *_node_key(level, index)))
+                if node is None:
+                    raise StoreError(f"tenant {name!r}: Merkle node ({level}, {index}) is missing")
+                frontier.append((level, index, node))
+            heads[name] = _Head(
+                int(tenant_id), int(next_seq), bytes(head_hash), tuple(frontier), int(last_ts)
+            )
+        return heads
+
+    @staticmethod
+    def _tick(head: _Head) -> tuple[int, _Head]:
+        """The next timestamp of the tenant's clock: wall time, but always after the last one."""
+        ts = max(time.time_ns() // 1000, head.last_ts + 1)
+        return ts, replace(head, last_ts=ts)
+
+    def _stage_facts(
+        self,
+        staged: _Rows,
+        request: StoreFacts,
+        heads: dict[str, _Head | None],
+        rowids: list[int],
+    ) -> list[Fact]:
+        head = heads[request.tenant]
+        assert head is not None  # created by _lock_heads
+        search = request.search or (None,) * len(request.drafts)
+        if len(search) != len(request.drafts):
+            raise ValidationError("search data must have one entry per fact")
+        facts = []
+        for draft, data in zip(request.drafts, search, strict=True):
+            fact, head = self._insert_fact(
+                staged, request.tenant, head, draft, None, request.actor, rowids, search=data
+            )
+            facts.append(fact)
+        heads[request.tenant] = head
+        return facts
+
+    @staticmethod
+    def _append(
+        rows: _Rows,
+        tenant: str,
+        head: _Head,
+        *,
+        op: str,
+        subject: str | None,
+        actor: str | None,
+        ts: int,
+        payload: dict[str, Any],
+        payload_bytes: bytes | None = None,
+    ) -> tuple[_Head, int]:
+        """Stage one transaction and its Merkle nodes; return the new head and the seq used."""
+        seq = head.next_seq
+        tx, entry, payload_bytes = build_transaction(
+            tenant=tenant,
+            seq=seq,
+            op=op,
+            subject=subject,
+            actor=actor,
+            ts=format_ts(ts),
+            payload=payload,
+            prev_hash=head.head_hash,
+            payload_bytes=payload_bytes,
+        )
+        rows.transactions.append(
+            (
+                head.tenant_id,
+                seq,
+                op,
+                subject,
+                actor,
+                tx.ts,
+                payload_bytes.decode(),
+                tx.payload_digest,
+                tx.prev_hash,
+                tx.hash,
+            )
+        )
+        # The nodes that leaf `seq` completes (as merkle.completed_subtrees): the leaf, then a
+        # parent with each left sibling on the right edge while the index is odd.
+        tenant_id = head.tenant_id
+        frontier = list(head.frontier)
+        level, index, node = 0, seq, leaf_hash(entry)
+        rows.nodes.append((tenant_id, seq, 0, node))
+        while index & 1:
+            node = node_hash(frontier.pop()[2], node)
+            level, index = level + 1, index >> 1
+            rows.nodes.append((tenant_id, ((index + 1) << level) - 1, level, node))
+        frontier.append((level, index, node))
+        return replace(head, next_seq=seq + 1, head_hash=tx.hash, frontier=tuple(frontier)), seq
+
+    def _insert_fact(
+        self,
+        rows: _Rows,
+        tenant: str,
+        head: _Head,
+        draft: FactDraft,
+        supersedes: str | None,
+        actor: str | None,
+        rowids: list[int],
+        reason: str | None = None,
+        *,
+        search: SearchData | None = None,
+    ) -> tuple[Fact, _Head]:
+        ts, head = self._tick(head)
+        rowid = rowids.pop()
+        created = from_micros(ts)
+        fact = Fact(
+            id=_fact_id(ts, self._random.getrandbits(70)),
+            tenant=tenant,
+            project=draft.project,
+            content=draft.content,
+            fact_type=draft.fact_type,
+            tags=draft.tags,
+            source=draft.source,
+            confidence=draft.confidence,
+            valid_from=draft.valid_from or created,
+            valid_until=draft.valid_until,
+            supersedes=supersedes,
+            created_at=created,
+            meta=dict(draft.meta),
+            seq=head.next_seq,
+        )
+        tags_json = draft.tags_json
+        meta_json = draft.meta_json
+        valid_from = to_micros(fact.valid_from)
+        valid_until = None if fact.valid_until is None else to_micros(fact.valid_until)
+        digest = sha256(
+            fact_record_bytes(
+                id=fact.id,
+                tenant=tenant,
+                project=fact.project,
+                content=fact.content,
+                fact_type=fact.fact_type,
+                tags_json=tags_json,
+                source=fact.source,
+                confidence=fact.confidence,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                supersedes=supersedes,
+                created_at=ts,
+                meta_json=meta_json,
+            )
+        )
+        payload: dict[str, Any] = {"fact_digest": digest.hex()}
+        payload_bytes = None
+        if supersedes is not None:
+            payload["supersedes"] = supersedes
+            if reason is not None:
+                payload["reason"] = reason
+        else:
+            payload_bytes = f'{{"fact_digest":"{payload["fact_digest"]}"}}'.encode()
+        head, seq = self._append(
+            rows,
+            tenant,
+            head,
+            op="store" if supersedes is None else "supersede",
+            subject=fact.id,
+            actor=actor or draft.source,
+            ts=ts,
+            payload=payload,
+            payload_bytes=payload_bytes,
+        )
+        rows.facts.append(
+            (
+                rowid,
+                fact.id,
+                head.tenant_id,
+                fact.project,
+                fact.content,
+                fact.fact_type,
+                tags_json,
+                fact.source,
+                fact.confidence,
+                valid_from,
+                valid_until,
+                supersedes,
+                ts,
+                meta_json,
+                seq,
+            )
+        )
+        rows.tags.extend((head.tenant_id, tag, fact.id) for tag in fact.tags)
+        if search is not None:
+            rows.texts.append((rowid, head.tenant_id, search.text, search.tags))
+            if search.vector is not None:
+                rows.vectors.append(
+                    (rowid, head.tenant_id, search.model_id, _as_vector(search.vector))
+                )
+        return fact, head
+
+    def _existing_head(
+        self, heads: dict[str, _Head | None], tenant: str, fact_id: str | None = None
+    ) -> _Head:
+        head = heads.get(tenant)
+        if head is None:
+            if fact_id is not None:
+                raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
+            raise NotFound(f"tenant {tenant!r} has no ledger yet")
+        return head
+
+    async def _apply_one(
+        self,
+        cur: AsyncCursor[Row],
+        request: WriteRequest,
+        heads: dict[str, _Head | None],
+        rowids: list[int],
+    ) -> WriteOutcome:
+        rows = _Rows()
+        if isinstance(request, Deprecate):
+            head = self._existing_head(heads, request.tenant, request.fact_id)
+            old = await self._active_fact(cur, head.tenant_id, request.tenant, request.fact_id)
+            ts, head = self._tick(head)
+            head, _ = self._append(
+                rows,
+                request.tenant,
+                head,
+                op="deprecate",
+                subject=old.id,
+                actor=request.actor,
+                ts=ts,
+                payload={"reason": request.reason},
+            )
+            await rows.flush(cur)
+            await cur.execute(
+                "UPDATE facts SET deprecated_at = %s, deprecation_reason = %s"
+                " WHERE tenant_id = %s AND id = %s",
+                (ts, request.reason, head.tenant_id, old.id),
+            )
+            heads[request.tenant] = head
+            return replace(old, deprecated_at=from_micros(ts), deprecation_reason=request.reason)
+        if isinstance(request, Supersede):
+            head = self._existing_head(heads, request.tenant, request.fact_id)
+            old = await self._active_fact(cur, head.tenant_id, request.tenant, request.fact_id)
+            fact, head = self._insert_fact(
+                rows,
+                request.tenant,
+                head,
+                request.draft,
+                old.id,
+                request.actor,
+                rowids,
+                request.reason,
+                search=request.search,
+            )
+            await rows.flush(cur)
+            await cur.execute(
+                "UPDATE facts SET deprecated_at = %s, deprecation_reason = %s, superseded_by = %s"
+                " WHERE tenant_id = %s AND id = %s",
+                (
+                    to_micros(fact.created_at),
+                    request.reason or f"superseded by {fact.id}",
+                    fact.id,
+                    head.tenant_id,
+                    old.id,
+                ),
+            )
+            heads[request.tenant] = head
+            return fact
+        if isinstance(request, MakeCheckpoint):
+            head = self._existing_head(heads, request.tenant)
+            checkpoint, head = await self._checkpoint(cur, request.tenant, head)
+            heads[request.tenant] = head
+            return checkpoint
+        if isinstance(request, ReindexFacts):
+            return await self._reindex(cur, request, self._existing_head(heads, request.tenant))
+        raise ValidationError(f"unknown write request {type(request).__name__}")
+
+    async def _reindex(self, cur: AsyncCursor[Row], request: ReindexFacts, head: _Head) -> int:
+        """Replace text rows and vectors of existing facts of the tenant; return how many."""
+        if len(request.rowids) != len(request.search):
+            raise ValidationError("search data must have one entry per fact")
+        mine = {
+            int(r[0])
+            for r in await self._rows(
+                cur,
+                "SELECT rowid_ FROM facts WHERE tenant_id = %s AND rowid_ = ANY(%s)",
+                (head.tenant_id, list(request.rowids)),
+            )
+        }
+        if mine != set(request.rowids):
+            raise NotFound(f"some facts to reindex are not in tenant {request.tenant!r}")
+        pairs = list(zip(request.rowids, request.search, strict=True))
+        await _insert_texts(
+            cur, [(r, head.tenant_id, d.text, d.tags) for r, d in pairs], replace=True
+        )
+        vectors = [
+            (r, head.tenant_id, d.model_id, _as_vector(d.vector))
+            for r, d in pairs
+            if d.vector is not None
+        ]
+        if vectors:
+            await cur.execute(
+                "INSERT INTO fact_vectors(fact_rowid, tenant_id, model_id, embedding)"
+                " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::vector[])"
+                " ON CONFLICT (fact_rowid) DO UPDATE"
+                " SET model_id = excluded.model_id, embedding = excluded.embedding",
+                [list(column) for column in zip(*vectors, strict=True)],
+            )
+        return len(request.rowids)
+
+    async def _active_fact(
+        self, cur: AsyncCursor[Row], tenant_id: int, tenant: str, fact_id: str
+    ) -> Fact:
+        rows = await self._rows(
+            cur,
+            f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+            " WHERE f.tenant_id = %s AND f.id = %s",
+            (tenant_id, fact_id),
+        )
+        if not rows:
+            raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
+        fact = _fact_from_row(rows[0])
+        if fact.status != "active":
+            raise Conflict(f"fact {fact_id} is already {fact.status}; only active facts can change")
+        return fact
+
+    async def _checkpoint(
+        self, cur: AsyncCursor[Row], tenant: str, head: _Head
+    ) -> tuple[Checkpoint, _Head]:
+        if self._signer is None:
+            raise StoreError("this store was opened without a signing key; cannot sign checkpoints")
+        existing = await self._rows(
+            cur,
+            "SELECT tree_size, root, ts, signature, key_id FROM checkpoints"
+            " WHERE tenant_id = %s AND tree_size = %s",
+            (head.tenant_id, head.next_seq),
+        )
+        if existing:
+            size, root, ts, signature, kid = existing[0]
+            return Checkpoint(tenant, size, bytes(root), ts, bytes(signature), kid), head
+        root = _root_of_frontier(head.frontier, head.next_seq)
+        stamp, head = self._tick(head)
+        checkpoint = self._signer(tenant, head.next_seq, root, format_ts(stamp))
+        await cur.execute(
+            "INSERT INTO checkpoints(tenant_id, tree_size, root, ts, signature, key_id)"
+            " VALUES (%s, %s, %s, %s, %s, %s)",
+            (
+                head.tenant_id,
+                checkpoint.tree_size,
+                checkpoint.root,
+                checkpoint.ts,
+                checkpoint.signature,
+                checkpoint.key_id,
+            ),
+        )
+        await cur.execute("UPDATE tenants SET last_ts = %s WHERE id = %s", (stamp, head.tenant_id))
+        return checkpoint, head
+
+    async def _maybe_checkpoint(self, cur: AsyncCursor[Row], tenant: str, head: _Head) -> None:
+        """Sign a checkpoint when this group carried the tenant across a multiple of N."""
+        if self._signer is None or head.next_seq == 0:
+            return
+        rows = await self._rows(
+            cur, "SELECT max(tree_size) FROM checkpoints WHERE tenant_id = %s", (head.tenant_id,)
+        )
+        last = int(rows[0][0] or 0)
+        every = self._checkpoint_every
+        if last // every < head.next_seq // every:
+            await self._checkpoint(cur, tenant, head)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get_fact(self, tenant: str, fact_id: str, as_of: datetime | None = None) -> Fact:
+        """Return one fact of `tenant`; with `as_of`, only if it was valid at that instant."""
+
+        async def read(cur: AsyncCursor[Row]) -> Fact:
+            rows = await self._rows(
+                cur,
+                f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                " WHERE t.name = %s AND f.id = %s",
+                (tenant, fact_id),
+            )
+            if not rows:
+                raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
+            fact = _fact_from_row(rows[0])
+            if as_of is not None and not _visible_at(fact, as_of):
+                raise NotFound(f"fact {fact_id} was not valid at {as_of.isoformat()}")
+            return _as_of_view(fact, as_of)
+
+        return await self._read(read)
+
+    async def list_facts(
+        self, tenant: str, filters: ListFilter, limit: int, cursor: str | None
+    ) -> Page:
+        """Return one page of `tenant`'s facts in creation order, filtered."""
+
+        async def read(cur: AsyncCursor[Row]) -> Page:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return Page((), None)
+            where, params = _filter_sql(ident[0], filters)
+            sql = [f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"]
+            sql.append(f"WHERE {where}")
+            if cursor is not None:
+                sql.append("AND f.id > %s")
+                params.append(cursor)
+            sql.append("ORDER BY f.id LIMIT %s")
+            params.append(limit + 1)
+            rows = await self._rows(cur, " ".join(sql), params)
+            facts = [_as_of_view(_fact_from_row(r), filters.as_of) for r in rows[:limit]]
+            next_cursor = facts[-1].id if len(rows) > limit and facts else None
+            return Page(tuple(facts), next_cursor)
+
+        return await self._read(read)
+
+    async def history(self, tenant: str, fact_id: str) -> list[FactVersion]:
+        """Every version of the fact's supersession chain, oldest first, with their transactions."""
+
+        async def read(cur: AsyncCursor[Row]) -> list[FactVersion]:
+            async def load(fid: str) -> Fact | None:
+                rows = await self._rows(
+                    cur,
+                    f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                    " WHERE t.name = %s AND f.id = %s",
+                    (tenant, fid),
+                )
+                return _fact_from_row(rows[0]) if rows else None
+
+            start = await load(fact_id)
+            if start is None:
+                raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
+            chain = [start]
+            while chain[0].supersedes is not None and len(chain) < _MAX_CHAIN:
+                older = await load(chain[0].supersedes)
+                if older is None:
+                    break
+                chain.insert(0, older)
+            while chain[-1].superseded_by is not None and len(chain) < _MAX_CHAIN:
+                newer = await load(chain[-1].superseded_by)
+                if newer is None:
+                    break
+                chain.append(newer)
+            tenant_id = (await self._sizes(cur, tenant))[0]
+            versions = []
+            for fact in chain:
+                # The entry that created the fact (at its seq), then every later change of it.
+                rows = await self._rows(
+                    cur,
+                    f"SELECT {_TX_COLUMNS} FROM transactions WHERE tenant_id = %s AND seq = %s"
+                    " AND subject = %s",
+                    (tenant_id, fact.seq, fact.id),
+                )
+                rows += await self._rows(
+                    cur,
+                    f"SELECT {_TX_COLUMNS} FROM transactions"
+                    " WHERE tenant_id = %s AND op <> 'store' AND subject = %s AND seq <> %s"
+                    " ORDER BY seq",
+                    (tenant_id, fact.id, fact.seq),
+                )
+                versions.append(FactVersion(fact, tuple(_tx_from_row(tenant, r) for r in rows)))
+            return versions
+
+        return await self._read(read, snapshot=True)
+
+    async def transaction(self, tenant: str, seq: int) -> Transaction:
+        """Return the transaction at `seq` of `tenant`'s ledger."""
+
+        async def read(cur: AsyncCursor[Row]) -> Transaction:
+            rows = await self._rows(
+                cur,
+                f"SELECT {_TX_COLUMNS} FROM transactions x JOIN tenants t ON t.id = x.tenant_id"
+                " WHERE t.name = %s AND x.seq = %s",
+                (tenant, seq),
+            )
+            if not rows:
+                raise NotFound(f"tenant {tenant!r} has no transaction {seq}")
+            return _tx_from_row(tenant, rows[0])
+
+        return await self._read(read)
+
+    async def tree_size(self, tenant: str) -> int:
+        """The number of entries in `tenant`'s ledger (0 for an unknown tenant)."""
+
+        async def read(cur: AsyncCursor[Row]) -> int:
+            ident = await self._tenant_id(cur, tenant)
+            return 0 if ident is None else ident[1]
+
+        return await self._read(read)
+
+    async def _fetch_nodes(
+        self, cur: AsyncCursor[Row], tenant_id: int, keys: set[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes]:
+        """Read the stored subtree hashes for `keys` ((level, index) pairs) in one query."""
+        if not keys:
+            return {}
+        wanted = [_node_key(level, index) for level, index in keys]
+        rows = await self._rows(
+            cur,
+            "SELECT m.last_leaf, m.level, m.hash FROM merkle_nodes m"
+            " JOIN unnest(%s::bigint[], %s::integer[]) AS k(l, v)"
+            " ON m.last_leaf = k.l AND m.level = k.v WHERE m.tenant_id = %s",
+            ([w[0] for w in wanted], [w[1] for w in wanted], tenant_id),
+        )
+        found = {}
+        for last_leaf, level, h in rows:
+            found[(level, ((last_leaf + 1) >> level) - 1)] = bytes(h)
+        if len(found) != len(keys):
+            raise StoreError("the ledger's Merkle nodes are incomplete; run `cortex verify`")
+        return found
+
+    async def inclusion_proof(self, tenant: str, seq: int, tree_size: int | None) -> InclusionProof:
+        """RFC 9162 inclusion proof of entry `seq`, from O(log n) stored subtree hashes."""
+
+        async def read(cur: AsyncCursor[Row]) -> InclusionProof:
+            tenant_id, current = await self._sizes(cur, tenant)
+            size = current if tree_size is None else tree_size
+            if not 0 < size <= current:
+                raise ValidationError(f"tree_size must be between 1 and {current}, got {size}")
+            if not 0 <= seq < size:
+                raise NotFound(f"tenant {tenant!r} has no entry {seq} in a tree of size {size}")
+            keys = subtree_keys_for_inclusion(seq, size) | subtree_keys_for_root(size) | {(0, seq)}
+            nodes = await self._fetch_nodes(cur, tenant_id, keys)
+            get = lambda level, index: nodes[(level, index)]  # noqa: E731
+            rows = await self._rows(
+                cur,
+                f"SELECT {_TX_COLUMNS} FROM transactions WHERE tenant_id = %s AND seq = %s",
+                (tenant_id, seq),
+            )
+            if not rows:
+                raise StoreError(f"entry {seq} is missing from the ledger; run `cortex verify`")
+            tx = _tx_from_row(tenant, rows[0])
+            return InclusionProof(
+                tenant=tenant,
+                seq=seq,
+                tree_size=size,
+                entry=transaction_entry(tx),
+                leaf_hash=nodes[(0, seq)],
+                path=tuple(inclusion_proof_from_subtrees(seq, size, get)),
+                root=root_from_subtrees(size, get),
+            )
+
+        return await self._read(read, snapshot=True)
+
+    async def consistency_proof(
+        self, tenant: str, old_size: int, new_size: int | None
+    ) -> ConsistencyProof:
+        """RFC 9162 consistency proof between two sizes, from O(log n) stored subtree hashes."""
+
+        async def read(cur: AsyncCursor[Row]) -> ConsistencyProof:
+            tenant_id, current = await self._sizes(cur, tenant)
+            new = current if new_size is None else new_size
+            if not 0 <= new <= current:
+                raise ValidationError(f"new_size must be between 0 and {current}, got {new}")
+            if not 0 <= old_size <= new:
+                raise ValidationError(f"old_size must be between 0 and {new}, got {old_size}")
+            keys = (
+                subtree_keys_for_consistency(old_size, new)
+                | subtree_keys_for_root(old_size)
+                | subtree_keys_for_root(new)
+            )
+            nodes = await self._fetch_nodes(cur, tenant_id, keys)
+            get = lambda level, index: nodes[(level, index)]  # noqa: E731
+            return ConsistencyProof(
+                tenant=tenant,
+                old_size=old_size,
+                new_size=new,
+                old_root=root_from_subtrees(old_size, get),
+                new_root=root_from_subtrees(new, get),
+                path=tuple(consistency_proof_from_subtrees(old_size, new, get)),
+            )
+
+        return await self._read(read, snapshot=True)
+
+    async def checkpoints(self, tenant: str) -> list[Checkpoint]:
+        """Every stored checkpoint of `tenant`, by tree size."""
+        return await self._read(lambda cur: self._checkpoints(cur, tenant))
+
+    async def _checkpoints(self, cur: AsyncCursor[Row], tenant: str) -> list[Checkpoint]:
+        rows = await self._rows(
+            cur,
+            "SELECT c.tree_size, c.root, c.ts, c.signature, c.key_id FROM checkpoints c"
+            " JOIN tenants t ON t.id = c.tenant_id WHERE t.name = %s ORDER BY c.tree_size",
+            (tenant,),
+        )
+        return [
+            Checkpoint(tenant, int(size), bytes(root), ts, bytes(sig), kid)
+            for size, root, ts, sig, kid in rows
+        ]
+
+    async def tenants(self) -> list[str]:
+        """Names of every tenant with a ledger."""
+
+        async def read(cur: AsyncCursor[Row]) -> list[str]:
+            return [r[0] for r in await self._rows(cur, "SELECT name FROM tenants ORDER BY name")]
+
+        return await self._read(read)
+
+    async def stats(self, tenant: str) -> Stats:
+        """Counts of facts, transactions and checkpoints for `tenant`; the database's size."""
+
+        async def read(cur: AsyncCursor[Row]) -> Stats:
+            ident = await self._tenant_id(cur, tenant)
+            tid = -1 if ident is None else ident[0]
+            facts, deprecated, superseded = (
+                await self._rows(
+                    cur,
+                    "SELECT count(*), count(deprecated_at) - count(superseded_by),"
+                    " count(superseded_by) FROM facts WHERE tenant_id = %s",
+                    (tid,),
+                )
+            )[0]
+            cps = (
+                await self._rows(
+                    cur,
+                    "SELECT count(*), max(tree_size) FROM checkpoints WHERE tenant_id = %s",
+                    (tid,),
+                )
+            )[0]
+            size = (await self._rows(cur, "SELECT pg_database_size(current_database())"))[0][0]
+            return Stats(
+                tenant=tenant,
+                facts=facts,
+                active=facts - deprecated - superseded,
+                deprecated=deprecated,
+                superseded=superseded,
+                transactions=0 if ident is None else ident[1],
+                checkpoints=cps[0],
+                latest_checkpoint_size=None if cps[1] is None else int(cps[1]),
+                database_bytes=int(size),
+            )
+
+        return await self._read(read, snapshot=True)
+
+    # ------------------------------------------------------------------ search
+
+    async def text_candidates(
+        self, tenant: str, match: str, filters: ListFilter, limit: int
+    ) -> list[tuple[int, float]]:
+        """(rowid, -rank: lower is better) of facts matching an FTS5 expression, best first.
+
+        The expression (from `fts5_query`) is translated to a tsquery and matched against the
+        GIN-indexed tsvectors; matches are ranked by `ts_rank_cd` (cover density, tags weighted
+        twice content, normalised by document length), not BM25. Filters apply in the query.
+        """
+        query = _tsquery_text(match)
+        if query is None:
+            return []
+
+        async def read(cur: AsyncCursor[Row]) -> list[tuple[int, float]]:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return []
+            where, params = _filter_sql(ident[0], filters)
+            rows = await self._rows(
+                cur,
+                f"SELECT x.fact_rowid, ts_rank_cd(%s, x.doc, q, {_RANK_NORMALIZATION}) AS rank"
+                f" FROM to_tsquery('{TEXT_CONFIG}', %s) AS q, fact_text x"
+                " JOIN facts f ON f.rowid_ = x.fact_rowid"
+                f" WHERE x.doc @@ q AND x.tenant_id = %s AND {where}"
+                " ORDER BY rank DESC, x.fact_rowid LIMIT %s",
+                [_RANK_WEIGHTS, query, ident[0], *params, limit],
+            )
+            return [(int(r[0]), -float(r[1])) for r in rows]
+
+        try:
+            return await self._read(read)
+        except StoreError as exc:
+            if isinstance(exc.__cause__, psycopg.errors.SyntaxError):
+                raise ValidationError(f"the text query cannot be searched: {exc}") from exc
+            raise
+
+    async def filter_rowids(
+        self, tenant: str, rowids: Sequence[int], filters: ListFilter
+    ) -> list[int]:
+        """The subset of `rowids` (facts of `tenant`) that pass `filters`, in the given order."""
+
+        async def read(cur: AsyncCursor[Row]) -> list[int]:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None or not rowids:
+                return []
+            where, params = _filter_sql(ident[0], filters)
+            passing = {
+                int(r[0])
+                for r in await self._rows(
+                    cur,
+                    f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ = ANY(%s) AND {where}",
+                    [list(rowids), *params],
+                )
+            }
+            return [r for r in rowids if r in passing]
+
+        return await self._read(read)
+
+    async def facts_by_rowid(
+        self, tenant: str, rowids: Sequence[int], as_of: datetime | None
+    ) -> dict[int, Fact]:
+        """The facts of `tenant` with these rowids (as recorded at `as_of`, when given)."""
+
+        async def read(cur: AsyncCursor[Row]) -> dict[int, Fact]:
+            if not rowids:
+                return {}
+            rows = await self._rows(
+                cur,
+                f"SELECT f.rowid_, {_FACT_COLUMNS} FROM facts f"
+                " JOIN tenants t ON t.id = f.tenant_id"
+                " WHERE f.rowid_ = ANY(%s) AND t.name = %s",
+                (list(rowids), tenant),
+            )
+            return {int(r[0]): _as_of_view(_fact_from_row(r[1:]), as_of) for r in rows}
+
+        return await self._read(read)
+
+    async def vector_candidates(
+        self,
+        tenant: str,
+        vector: NDArray[np.float32],
+        model_id: str,
+        filters: ListFilter,
+        limit: int,
+    ) -> list[tuple[int, float]] | None:
+        """Up to `limit` (rowid, cosine similarity) of facts passing `filters`, best first.
+
+        Answered by the database: an HNSW scan (pgvector, iterative with relaxed order, so
+        filters keep `limit` hits coming) for indexed sizes; when that yields fewer than `limit`
+        (a selective filter, a small tenant beside large ones) or the size has no index, the
+        facts passing the filters are scored exactly.
+        """
+        dim = len(vector)
+        query = np.asarray(vector, dtype=np.float32)
+
+        async def read(cur: AsyncCursor[Row]) -> list[tuple[int, float]]:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return []
+            stale = await self._rows(
+                cur,
+                "SELECT model_id FROM fact_vectors WHERE tenant_id = %s AND model_id < %s"
+                " UNION ALL (SELECT model_id FROM fact_vectors WHERE tenant_id = %s"
+                " AND model_id > %s LIMIT 1) LIMIT 1",
+                (ident[0], model_id, ident[0], model_id),
+            )
+            if stale:
+                raise ConfigError(
+                    f"facts of tenant {tenant!r} were embedded with {stale[0][0]};"
+                    f" this engine embeds with {model_id}: run `cortex reindex`"
+                )
+            where, params = _filter_sql(ident[0], filters)
+            base = (
+                " FROM fact_vectors v JOIN facts f ON f.rowid_ = v.fact_rowid"
+                f" WHERE v.tenant_id = %s AND v.model_id = %s AND vector_dims(v.embedding) = {dim}"
+                f" AND {where}"
+            )
+            args = [query, ident[0], model_id, *params, query, limit]
+            rows: list[Row] = []
+            if dim in VECTOR_INDEX_DIMS:
+                ef = min(1000, max(40, limit))
+                await cur.execute(f"SET LOCAL hnsw.ef_search = {ef}")
+                await cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
+                rows = await self._rows(
+                    cur,
+                    f"SELECT v.fact_rowid, v.embedding::vector({dim}) <=> %s AS d{base}"
+                    f" ORDER BY v.embedding::vector({dim}) <=> %s LIMIT %s",
+                    args,
+                )
+            if len(rows) < limit:
+                rows = await self._rows(
+                    cur,
+                    f"SELECT v.fact_rowid, v.embedding <=> %s AS d{base}"
+                    " ORDER BY v.embedding <=> %s LIMIT %s",
+                    args,
+                )
+            ranked = sorted((float(d), int(r)) for r, d in rows)
+            return [(r, 1.0 - d) for d, r in ranked]
+
+        return await self._read(read)
+
+    async def vectors_after(
+        self, tenant: str, after_rowid: int, limit: int
+    ) -> list[tuple[int, str, bytes]]:
+        """Up to `limit` stored vectors of `tenant` with rowid > `after_rowid`, by rowid."""
+
+        async def read(cur: AsyncCursor[Row]) -> list[tuple[int, str, bytes]]:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return []
+            rows = await self._rows(
+                cur,
+                "SELECT fact_rowid, model_id, embedding FROM fact_vectors"
+                " WHERE tenant_id = %s AND fact_rowid > %s ORDER BY fact_rowid LIMIT %s",
+                (ident[0], after_rowid, limit),
+            )
+            return [(int(r[0]), r[1], _vector_bytes(r[2])) for r in rows]
+
+        return await self._read(read)
+
+    async def filtered_vectors(
+        self, tenant: str, model_id: str, filters: ListFilter, limit: int
+    ) -> list[tuple[int, bytes]] | None:
+        """(rowid, vector) of every fact passing `filters` with a vector of `model_id`.
+
+        None when more than `limit` facts pass.
+        """
+
+        async def read(cur: AsyncCursor[Row]) -> list[tuple[int, bytes]] | None:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return []
+            where, params = _filter_sql(ident[0], filters)
+            rows = await self._rows(
+                cur,
+                "SELECT v.fact_rowid, v.embedding FROM facts f"
+                " JOIN fact_vectors v ON v.fact_rowid = f.rowid_"
+                f" WHERE {where} AND v.model_id = %s LIMIT %s",
+                [*params, model_id, limit + 1],
+            )
+            if len(rows) > limit:
+                return None
+            return [(int(r[0]), _vector_bytes(r[1])) for r in rows]
+
+        return await self._read(read)
+
+    async def facts_to_index(
+        self, tenant: str, *, model_id: str | None, after_rowid: int, limit: int
+    ) -> list[tuple[int, str, str]]:
+        """(rowid, content, tags JSON) of facts after `after_rowid`, by rowid, `limit` at most.
+
+        With `model_id`, only facts without a vector from that model; without, every fact.
+        """
+
+        async def read(cur: AsyncCursor[Row]) -> list[tuple[int, str, str]]:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return []
+            if model_id is None:
+                rows = await self._rows(
+                    cur,
+                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    " WHERE f.tenant_id = %s AND f.rowid_ > %s ORDER BY f.rowid_ LIMIT %s",
+                    (ident[0], after_rowid, limit),
+                )
+            else:
+                rows = await self._rows(
+                    cur,
+                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    " LEFT JOIN fact_vectors v ON v.fact_rowid = f.rowid_"
+                    " WHERE f.tenant_id = %s AND f.rowid_ > %s"
+                    " AND (v.model_id IS NULL OR v.model_id <> %s) ORDER BY f.rowid_ LIMIT %s",
+                    (ident[0], after_rowid, model_id, limit),
+                )
+            return [(int(r[0]), r[1], r[2]) for r in rows]
+
+        return await self._read(read)
+
+    async def count_facts(self, tenant: str) -> int:
+        """How many facts `tenant` has (any status)."""
+
+        async def read(cur: AsyncCursor[Row]) -> int:
+            rows = await self._rows(
+                cur,
+                "SELECT count(*) FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                " WHERE t.name = %s",
+                (tenant,),
+            )
+            return int(rows[0][0])
+
+        return await self._read(read)
+
+    async def last_vector_rowid(self, tenant: str) -> int:
+        """The highest rowid with a stored vector in `tenant` (0 if none)."""
+
+        async def read(cur: AsyncCursor[Row]) -> int:
+            rows = await self._rows(
+                cur,
+                "SELECT max(v.fact_rowid) FROM fact_vectors v JOIN tenants t"
+                " ON t.id = v.tenant_id WHERE t.name = %s",
+                (tenant,),
+            )
+            return int(rows[0][0] or 0)
+
+        return await self._read(read)
+
+    # ------------------------------------------------------------------ verification
+
+    async def verify(
+        self,
+        public_keys: Sequence[Ed25519PublicKey],
+        tenant: str | None = None,
+        *,
+        check_stored_nodes: bool = True,
+        max_problems: int = 10_000,
+        workers: int | None = None,
+    ) -> VerifyReport:
+        """Recompute chains, trees, fact digests and checkpoints; report every problem found.
+
+        Each tenant is scanned in one snapshot, streamed (bounded memory); the hashing runs on a
+        worker thread. `workers` is accepted for the protocol and ignored: the scan is one pass.
+        """
+        del workers
+
+        async def read(cur: AsyncCursor[Row]) -> VerifyReport:
+            if tenant is not None:
+                names = [tenant]
+            else:
+                rows = await self._rows(cur, "SELECT name FROM tenants ORDER BY name")
+                names = [r[0] for r in rows]
+            problems: list[Problem] = []
+            entries = facts = checkpoints = 0
+            truncated = False
+            for name in names:
+                found, counts, cut = await self._verify_tenant(
+                    cur, name, public_keys, check_stored_nodes, max_problems - len(problems)
+                )
+                problems += found
+                entries += counts[0]
+                facts += counts[1]
+                checkpoints += counts[2]
+                truncated = truncated or cut
+            if len(problems) > max_problems:
+                problems, truncated = problems[:max_problems], True
+            return VerifyReport(tuple(problems), len(names), entries, facts, checkpoints, truncated)
+
+        return await self._read(read, snapshot=True)
+
+    async def _verify_tenant(
+        self,
+        cur: AsyncCursor[Row],
+        tenant: str,
+        public_keys: Sequence[Ed25519PublicKey],
+        check_nodes: bool,
+        max_problems: int,
+    ) -> tuple[list[Problem], tuple[int, int, int], bool]:
+        rows = await self._rows(
+            cur, "SELECT id, next_seq, head_hash FROM tenants WHERE name = %s", (tenant,)
+        )
+        if not rows:
+            raise NotFound(f"tenant {tenant!r} has no ledger")
+        tenant_id, next_seq, head_hash = int(rows[0][0]), int(rows[0][1]), bytes(rows[0][2])
+        checkpoints = await self._checkpoints(cur, tenant)
+        conn = cur.connection
+        loop = asyncio.get_running_loop()
+        entries_cur = conn.cursor(name="cortex_verify_entries")
+        nodes_cur = conn.cursor(name="cortex_verify_nodes")
+        try:
+            await entries_cur.execute(_ROWS_SQL, (tenant_id,))
+            if check_nodes:
+                await nodes_cur.execute(_NODES_SQL, (tenant_id,))
+
+            def scan() -> TenantVerifier:
+                stored = (
+                    ((int(a), int(b), bytes(c)) for a, b, c in _pull(loop, nodes_cur))
+                    if check_nodes
+                    else None
+                )
+                verifier = TenantVerifier(
+                    tenant=tenant,
+                    wanted_sizes=frozenset(c.tree_size for c in checkpoints),
+                    stored_nodes=stored,
+                    max_problems=max(1, max_problems),
+                )
+                for row in _pull(loop, entries_cur):
+                    verifier.feed(_ledger_row(tenant, row))
+                verifier.close_range(next_seq)
+                return verifier
+
+            verifier = await asyncio.to_thread(scan)
+        finally:
+            await entries_cur.close()
+            await nodes_cur.close()
+        problems = list(verifier.problems)
+        problems += head_problems(
+            tenant, verifier.position, verifier.last_hash, next_seq, head_hash
+        )
+        problems += checkpoint_problems(
+            tenant, checkpoints, public_keys, verifier.roots, verifier.position
+        )
+        problems += [p async for p in self._state_problems(cur, tenant, tenant_id)]
+        counts = (verifier.entries, verifier.facts, len(checkpoints))
+        return problems, counts, verifier.truncated
+
+    async def _state_problems(
+        self, cur: AsyncCursor[Row], tenant: str, tenant_id: int
+    ) -> AsyncIterator[Problem]:
+        """Facts whose deprecation/supersession state disagrees with the ledger, and orphans."""
+        for fid, seq in await self._rows(
+            cur,
+            "SELECT f.id, f.seq FROM facts f LEFT JOIN transactions x"
+            " ON x.tenant_id = f.tenant_id AND x.seq = f.seq"
+            " WHERE f.tenant_id = %s AND (x.seq IS NULL OR x.subject IS DISTINCT FROM f.id)",
+            (tenant_id,),
+        ):
+            yield Problem(tenant, seq, "fact_unlogged", f"fact {fid} has no matching store entry")
+        # Every deprecate/supersede entry must be reflected in the fact it changed ...
+        for seq, op, subject, ts, payload, fid, dep_at, reason, sup_by in await self._rows(
+            cur,
+            "SELECT x.seq, x.op, x.subject, x.ts, x.payload, f.id, f.deprecated_at,"
+            " f.deprecation_reason, f.superseded_by"
+            " FROM transactions x"
+            " LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.id = CASE x.op"
+            "   WHEN 'deprecate' THEN x.subject ELSE x.payload::jsonb ->> 'supersedes' END"
+            " WHERE x.tenant_id = %s AND x.op <> 'store' AND x.op IN ('deprecate', 'supersede')",
+            (tenant_id,),
+        ):
+            body = json.loads(payload)
+            target = subject if op == "deprecate" else body.get("supersedes")
+            if fid is None:
+                yield Problem(tenant, seq, "fact_missing", f"fact {target} is missing")
+                continue
+            expected_by = subject if op == "supersede" else None
+            ok = dep_at is not None and format_ts(dep_at) == ts and sup_by == expected_by
+            if op == "deprecate":
+                ok = ok and reason == body.get("reason")
+            if not ok:
+                yield Problem(
+                    tenant, seq, "state_changed", f"fact {target} no longer shows this {op}"
+                )
+        # ... and every fact marked deprecated or superseded must have such an entry.
+        for fid, seq in await self._rows(
+            cur,
+            "SELECT f.id, f.seq FROM facts f WHERE f.tenant_id = %s AND f.deprecated_at IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM transactions x"
+            "   WHERE x.tenant_id = f.tenant_id AND x.op <> 'store' AND x.subject = f.id"
+            "   AND x.op = 'deprecate')"
+            " AND NOT EXISTS (SELECT 1 FROM transactions x"
+            "   WHERE x.tenant_id = f.tenant_id AND x.op <> 'store' AND x.subject = f.superseded_by"
+            "   AND x.op = 'supersede')",
+            (tenant_id,),
+        ):
+            yield Problem(
+                tenant, seq, "state_changed", f"fact {fid} is marked inactive without an entry"
+            )
+
+    # ------------------------------------------------------------------ export
+
+    async def export(self, tenant: str, path: Path, public_key_pem: bytes) -> int:
+        """Write `tenant`'s bundle (entries, facts, checkpoints, public key) atomically."""
+
+        async def read(cur: AsyncCursor[Row]) -> int:
+            tenant_id, size = await self._sizes(cur, tenant)
+            rows = await self._rows(
+                cur, "SELECT head_hash FROM tenants WHERE id = %s", (tenant_id,)
+            )
+            head_hash = bytes(rows[0][0])
+            checkpoints = await self._checkpoints(cur, tenant)
+            conn = cur.connection
+            loop = asyncio.get_running_loop()
+            txs_cur = conn.cursor(name="cortex_export_transactions")
+            facts_cur = conn.cursor(name="cortex_export_facts")
+            try:
+                await txs_cur.execute(
+                    f"SELECT {_TX_COLUMNS} FROM transactions WHERE tenant_id = %s ORDER BY seq",
+                    (tenant_id,),
+                )
+                await facts_cur.execute(
+                    f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                    " WHERE f.tenant_id = %s ORDER BY f.seq",
+                    (tenant_id,),
+                )
+
+                def write() -> None:
+                    bundle.write_bundle(
+                        path,
+                        tenant=tenant,
+                        tree_size=size,
+                        head_hash=head_hash,
+                        public_key_pem=public_key_pem,
+                        transactions=(_tx_from_row(tenant, r) for r in _pull(loop, txs_cur)),
+                        facts=(_fact_from_row(r) for r in _pull(loop, facts_cur)),
+                        checkpoints=checkpoints,
+                    )
+
+                await asyncio.to_thread(write)
+            finally:
+                await txs_cur.close()
+                await facts_cur.close()
+            return size
+
+        return await self._read(read, snapshot=True)
+
+    # ------------------------------------------------------------------ import (migrate-store)
+
+    async def import_bundle(self, path: Path) -> bundle.BundleHeader:
+        """Load a tenant's bundle verbatim (entries, facts, checkpoints) as a new tenant.
+
+        Entries, facts and checkpoints keep their bytes; Merkle subtree hashes are recomputed from
+        the entries as they are loaded. One transaction: a failure leaves nothing behind. The
+        tenant must not exist yet (Conflict). Search data is not in a bundle: reindex after.
+        """
+        header, reader = await asyncio.to_thread(bundle.read_bundle, path)
+        try:
+            async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+                await self._import(cur, header, reader)
+        finally:
+            close = getattr(reader, "close", None)
+            if close is not None:
+                await asyncio.to_thread(close)
+        return header
+
+    async def _import(
+        self, cur: AsyncCursor[Row], header: bundle.BundleHeader, reader: Iterator[Any]
+    ) -> None:
+        found = await self._rows(cur, "SELECT 1 FROM tenants WHERE name = %s", (header.tenant,))
+        if found:
+            raise Conflict(f"tenant {header.tenant!r} already exists in the target store")
+        rows = await self._rows(
+            cur,
+            "INSERT INTO tenants(name, created_at, next_seq, head_hash)"
+            " VALUES (%s, %s, %s, %s) RETURNING id",
+            (header.tenant, time.time_ns() // 1000, header.tree_size, header.head_hash),
+        )
+        tenant_id = int(rows[0][0])
+        head = _Head(tenant_id, 0, ZERO_HASH, (), 0)
+        staged = _Rows()
+        checkpoints: list[Row] = []
+        inactive: list[Row] = []  # (fact id, deprecated_at, reason, superseded_by)
+        while batch := await asyncio.to_thread(lambda: list(itertools.islice(reader, _FETCH))):
+            facts = [r for r in batch if isinstance(r, Fact)]
+            rowids: list[int] = []
+            if facts:
+                rowids = [
+                    int(r[0])
+                    for r in await self._rows(
+                        cur,
+                        "SELECT nextval('fact_rowids') FROM generate_series(1, %s)",
+                        (len(facts),),
+                    )
+                ]
+            for record in batch:
+                if isinstance(record, Transaction):
+                    head = self._import_entry(staged, head, record)
+                elif isinstance(record, Fact):
+                    staged.facts.append(_fact_row(rowids.pop(), tenant_id, record))
+                    staged.tags.extend((tenant_id, tag, record.id) for tag in record.tags)
+                    if record.deprecated_at is not None:
+                        inactive.append(
+                            (
+                                record.id,
+                                to_micros(record.deprecated_at),
+                                record.deprecation_reason,
+                                record.superseded_by,
+                            )
+                        )
+                else:
+                    checkpoints.append(
+                        (
+                            tenant_id,
+                            record.tree_size,
+                            record.root,
+                            record.ts,
+                            record.signature,
+                            record.key_id,
+                        )
+                    )
+            await staged.flush(cur)
+        if inactive:
+            await cur.execute(
+                "UPDATE facts f SET deprecated_at = u.at, deprecation_reason = u.why,"
+                " superseded_by = u.by FROM unnest(%s::text[], %s::bigint[], %s::text[],"
+                " %s::text[]) AS u(id, at, why, by)"
+                " WHERE f.tenant_id = %s AND f.id = u.id",
+                [*(list(column) for column in zip(*inactive, strict=True)), tenant_id],
+            )
+        if checkpoints:
+            await _insert(
+                cur,
+                "checkpoints(tenant_id, tree_size, root, ts, signature, key_id)",
+                ("bigint", "bigint", "bytea", "text", "bytea", "text"),
+                checkpoints,
+            )
+        await cur.execute(
+            "UPDATE tenants SET last_ts = %s WHERE id = %s", (head.last_ts, tenant_id)
+        )
+
+    @staticmethod
+    def _import_entry(staged: _Rows, head: _Head, tx: Transaction) -> _Head:
+        """Stage a bundle's entry as it is, with the Merkle nodes its leaf completes."""
+        payload = canonical_json(dict(tx.payload)).decode()
+        staged.transactions.append(
+            (
+                head.tenant_id,
+                tx.seq,
+                tx.op,
+                tx.subject,
+                tx.actor,
+                tx.ts,
+                payload,
+                tx.payload_digest,
+                tx.prev_hash,
+                tx.hash,
+            )
+        )
+        frontier = list(head.frontier)
+        level, index, node = 0, tx.seq, leaf_hash(transaction_entry(tx))
+        staged.nodes.append((head.tenant_id, tx.seq, 0, node))
+        while index & 1:
+            node = node_hash(frontier.pop()[2], node)
+            level, index = level + 1, index >> 1
+            staged.nodes.append((head.tenant_id, ((index + 1) << level) - 1, level, node))
+        frontier.append((level, index, node))
+        ts = max(head.last_ts, to_micros(parse_ts(tx.ts)))
+        return _Head(head.tenant_id, tx.seq + 1, tx.hash, tuple(frontier), ts)
+
+    async def import_vectors(self, tenant: str, vectors: Sequence[tuple[str, str, bytes]]) -> int:
+        """Store (fact id, model id, float32 bytes) vectors for facts of `tenant`; return how many.
+
+        Derived data (as `ReindexFacts`): a fact's existing vector is replaced; no ledger entry.
+        """
+        if not vectors:
+            return 0
+
+        async def write(cur: AsyncCursor[Row]) -> int:
+            await cur.execute(
+                "INSERT INTO fact_vectors(fact_rowid, tenant_id, model_id, embedding)"
+                " SELECT f.rowid_, f.tenant_id, u.m, u.e"
+                " FROM unnest(%s::text[], %s::text[], %s::vector[]) AS u(id, m, e)"
+                " JOIN tenants t ON t.name = %s"
+                " JOIN facts f ON f.tenant_id = t.id AND f.id = u.id"
+                " ON CONFLICT (fact_rowid) DO UPDATE"
+                " SET model_id = excluded.model_id, embedding = excluded.embedding",
+                (
+                    [v[0] for v in vectors],
+                    [v[1] for v in vectors],
+                    [_as_vector(v[2]) for v in vectors],
+                    tenant,
+                ),
+            )
+            return int(cur.rowcount)
+
+        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return await write(cur)
+
+
+def _fact_row(rowid: int, tenant_id: int, fact: Fact) -> Row:
+    """A `facts` row of a fact read back from a bundle, with its canonical tags and meta text."""
+    return (
+        rowid,
+        fact.id,
+        tenant_id,
+        fact.project,
+        fact.content,
+        fact.fact_type,
+        canonical_json(list(fact.tags)).decode(),
+        fact.source,
+        fact.confidence,
+        to_micros(fact.valid_from),
+        None if fact.valid_until is None else to_micros(fact.valid_until),
+        fact.supersedes,
+        to_micros(fact.created_at),
+        canonical_json(dict(fact.meta)).decode(),
+        fact.seq,
+    )
+
+
+def _ledger_row(tenant: str, row: Sequence[Any]) -> LedgerRow:
+    """A verifier row from a `_ROWS_SQL` row, with the stored fact's digest recomputed."""
+    fact_id = row[9]
+    digest = None
+    if fact_id is not None:
+        digest = sha256(
+            fact_record_bytes(
+                id=fact_id,
+                tenant=tenant,
+                project=row[10],
+                content=row[11],
+                fact_type=row[12],
+                tags_json=row[13],
+                source=row[14],
+                confidence=row[15],
+                valid_from=row[16],
+                valid_until=row[17],
+                supersedes=row[18],
+                created_at=row[19],
+                meta_json=row[20],
+            )
+        )
+    return LedgerRow(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        bytes(row[6]),
+        bytes(row[7]),
+        bytes(row[8]),
+        fact_id,
+        digest,
+    )
