@@ -208,7 +208,8 @@ async def run_lancedb(
     table = db.create_table("bench", pa.table({"id": pa.array(rowids), "vector": vectors}))
 
     async def query(_: int, vector: np.ndarray) -> list[int]:
-        rows = table.search(vector).distance_type("cosine").limit(args.k).select(["id"]).to_list()
+        search = table.search(vector).distance_type("cosine").limit(args.k)
+        rows = search.select(["id", "_distance"]).to_list()
         return [int(r["id"]) for r in rows]
 
     result: dict[str, Any] = {"version": lancedb.__version__}
