@@ -11,6 +11,8 @@
 3. Throughput in MB/s (UTF-8 bytes): `scan` over one large text (as `cortex scan` does) built
    from the fixture cases, which are dense with secrets, and per fact over synthetic
    agent-memory facts (as the write path does).
+4. `Shield.screen` per fact (what `Cortex._screen` calls on every write), in microseconds per
+   fact, with the scanner's gates and without them (every detector runs), in the same run.
 
     .venv/bin/python bench/shield.py --quick     # ~1 MB per throughput phase
     .venv/bin/python bench/shield.py             # ~8 MB per throughput phase
@@ -21,6 +23,7 @@ Targets: recall >= 0.95, FPR <= 1 %, >= 5 MB/s. Progress on stderr; one JSON lin
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections import Counter, defaultdict
@@ -30,7 +33,8 @@ from typing import Any
 
 import _common as c
 
-from cortex.shield import Finding, scan
+from cortex.model import FactDraft
+from cortex.shield import DETECTORS, Finding, Shield, scan
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data" / "shield" / "cases.jsonl"
@@ -39,6 +43,7 @@ PUBLIC = ROOT.parent / "shared" / "data" / "secrets"
 TARGET_RECALL = 0.95
 TARGET_FPR = 0.01
 TARGET_MB_S = 5.0
+TARGET_SCREEN_US = 10.0  # per ~200-byte fact: the shield's share of the ingest budget
 
 _GENERIC = {"generic_secret", "connection_string", "url_password", "http_auth_header"}
 # Nosey Parker rule id -> shield kinds that answer for it.
@@ -278,6 +283,29 @@ def throughput(target_bytes: int, seed: int) -> dict[str, Any]:
     }
 
 
+def screen_micro(facts: int, seed: int, repeats: int = 5) -> dict[str, Any]:
+    """Microseconds per fact of `Shield.screen` on synthetic facts, gated and ungated (best of
+    `repeats`, one fact per call as `Cortex.store` does)."""
+    generator = c.FactGenerator(seed)
+    drafts = []
+    for _ in range(facts):
+        item = generator.fact()
+        drafts.append(
+            FactDraft(content=item["content"], tags=tuple(item["tags"]), meta=item.get("meta", {}))
+        )
+    ungated = tuple(dataclasses.replace(d, min_run=0, min_digits=0, shape="") for d in DETECTORS)
+    figures: dict[str, Any] = {"facts": facts}
+    for name, shield in (("gated", Shield()), ("ungated", Shield(detectors=ungated))):
+        best = float("inf")
+        for _ in range(repeats):
+            t = time.perf_counter()
+            for draft in drafts:
+                shield.screen("bench", (draft,))
+            best = min(best, time.perf_counter() - t)
+        figures[f"{name}_us_per_fact"] = round(best / facts * 1e6, 2)
+    return figures
+
+
 def main() -> None:
     args = parse_args()
     c.log("fixture set")
@@ -315,6 +343,12 @@ def main() -> None:
         "per-fact scan", speed["per_fact"]["mb_per_s"], "MB/s", ">=", TARGET_MB_S
     )
     c.log(f"  per fact: {speed['per_fact']['us_per_fact']} us")
+    c.log("Shield.screen per fact (gated vs every detector)")
+    micro = screen_micro(2_000 if args.quick else 20_000, args.seed)
+    targets["screen_us_per_fact"] = c.target_line(
+        "Shield.screen", micro["gated_us_per_fact"], "us/fact", "<=", TARGET_SCREEN_US
+    )
+    c.log(f"  ungated (all detectors run): {micro['ungated_us_per_fact']} us/fact")
     c.emit(
         {
             "bench": "shield",
@@ -322,6 +356,7 @@ def main() -> None:
             "fixture": fixture,
             "public": public,
             "throughput": speed,
+            "screen": micro,
             "targets": targets,
             "environment": c.environment(),
         }

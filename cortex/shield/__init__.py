@@ -8,7 +8,16 @@ Detectors live in `detectors`, pure checks (Luhn, IBAN mod 97, entropy) in `vali
 policy decision in `policy`, and `Shield` (what the engine calls) in `scanner`.
 """
 
-from cortex.shield.detectors import CATEGORIES, DETECTORS, Category, Detector, Finding, kinds, scan
+from cortex.shield.detectors import (
+    CATEGORIES,
+    DETECTORS,
+    Category,
+    Detector,
+    Finding,
+    Scanner,
+    kinds,
+    scan,
+)
 from cortex.shield.policy import ACTIONS, DEFAULT_ACTIONS, Action, check_rules, decide
 from cortex.shield.scanner import REDACTIONS_KEY, Shield, Verdict, position, redact
 
@@ -22,6 +31,7 @@ __all__ = [
     "Category",
     "Detector",
     "Finding",
+    "Scanner",
     "Shield",
     "Verdict",
     "check_rules",

@@ -7,14 +7,14 @@ draft of `store`, `store_many` and `supersede` through `Shield.screen` before it
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cortex.config import ShieldRule
 from cortex.errors import ShieldBlocked
 from cortex.model import FactDraft
-from cortex.shield.detectors import DETECTORS, Detector, Finding, kinds, scan
+from cortex.shield.detectors import DETECTORS, Detector, Finding, Scanner, kinds
 from cortex.shield.policy import Action, check_rules, decide
 
 __all__ = ["REDACTIONS_KEY", "Shield", "Verdict", "position", "redact"]
@@ -59,12 +59,11 @@ class Shield:
         check_rules(rules, kinds(detectors))
         self.rules = tuple(rules)
         self.detectors = tuple(detectors)
+        self._scanner = Scanner(self.detectors)
 
     def inspect(self, text: str, *, tenant: str, project: str) -> tuple[Verdict, ...]:
         """Every finding in `text` with the action the policy would take on it."""
-        return tuple(
-            Verdict(f, self._decide(f, tenant, project)) for f in scan(text, self.detectors)
-        )
+        return tuple(Verdict(f, self._decide(f, tenant, project)) for f in self._scanner.scan(text))
 
     def _decide(self, finding: Finding, tenant: str, project: str) -> Action:
         return decide(
@@ -90,6 +89,14 @@ class Shield:
         )
 
     def _screen_one(self, tenant: str, draft: FactDraft, item: int | None) -> FactDraft:
+        scan = self._scanner.scan
+        if (
+            REDACTIONS_KEY not in draft.meta
+            and not scan(draft.content)
+            and not any(map(scan, draft.tags))
+            and not any(map(scan, _strings(draft.meta)))
+        ):
+            return draft  # the common case: nothing to decide, nothing to rebuild
         redacted: set[str] = set()
 
         def clean(field: str, text: str) -> str:
@@ -115,7 +122,7 @@ class Shield:
         redacted: set[str],
     ) -> str:
         to_redact: list[Finding] = []
-        for finding in scan(text, self.detectors):
+        for finding in self._scanner.scan(text):
             action = self._decide(finding, tenant, project)
             if action == "block":
                 raise _blocked(finding, field, text, item, tenant, project)
@@ -145,6 +152,18 @@ def _blocked(
         column=column,
         item=item,
     )
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in `value` (JSON-like), at any depth."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)
 
 
 def _map_strings(value: Any, path: str, clean: Callable[[str, str], str]) -> Any:

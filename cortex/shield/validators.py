@@ -14,6 +14,7 @@ from collections import Counter
 
 __all__ = [
     "iban_valid",
+    "is_marker",
     "is_placeholder",
     "jwt_valid",
     "luhn_valid",
@@ -54,6 +55,8 @@ _PLACEHOLDER_WORDS = (
     "example", "sample", "dummy", "placeholder", "changeme", "change_me", "change-me",
     "redacted", "your", "fake", "xxxx", "****", "todo", "replace", "insert", "enter_",
 )  # fmt: skip
+# Words that also occur by chance inside random tokens: there they mark no placeholder.
+_WEAK_WORDS = frozenset({"your", "fake", "todo", "insert", "replace"})
 _TEMPLATE_STARTS = ("<", "${", "{{", "%(", "#{", "$(", "[REDACTED:", "&lt;")
 _PLACEHOLDER_EXACT = frozenset(
     {
@@ -129,6 +132,21 @@ def shannon_entropy(text: str) -> float:
     return -sum(n / size * math.log2(n / size) for n in Counter(text).values())
 
 
+def is_marker(value: str) -> bool:
+    """True for values that mark where a secret goes: templates, references, masks, code.
+
+    The narrower test of `is_placeholder`, for places where a plain word is a real (if weak)
+    password (`postgres://app:secret@db`, `Password=secret;`).
+    """
+    stripped = value.strip().strip("\"'`")
+    if not stripped or stripped.startswith(_TEMPLATE_STARTS) or len(set(stripped.lower())) <= 2:
+        return True
+    lowered = stripped.lower()
+    if any(word in lowered for word in ("xxxx", "****", "<", ">", "example", "changeme", "your")):
+        return True
+    return bool(_CODE_VALUE.match(stripped))
+
+
 def is_placeholder(value: str) -> bool:
     """True for values that stand for a secret instead of being one.
 
@@ -143,9 +161,20 @@ def is_placeholder(value: str) -> bool:
         return True
     if stripped.startswith(_TEMPLATE_STARTS) or len(set(lowered)) <= 2:
         return True  # "xxxxxxxx", "********", "#####", "abababab"
-    if any(word in lowered for word in _PLACEHOLDER_WORDS):
+    words = [word for word in _PLACEHOLDER_WORDS if word in lowered]
+    if words and not (set(words) <= _WEAK_WORDS and _random_beyond(lowered, words)):
         return True
     return bool(_CODE_VALUE.match(stripped))
+
+
+def _random_beyond(lowered: str, words: list[str]) -> bool:
+    """True when `lowered` without `words` is still a long random token (a real key that
+    happens to contain `fake` or `your` is no placeholder)."""
+    rest = lowered
+    for word in words:
+        rest = rest.replace(word, "")
+    rest = "".join(c for c in rest if c.isalnum())
+    return len(rest) >= 24 and shannon_entropy(rest) >= 4.0
 
 
 def _b64url_json(part: str) -> object:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,7 +43,7 @@ def test_store_of_a_secret_is_blocked_and_nothing_reaches_the_database_files(
 
 
 def test_store_many_with_one_blocked_item_writes_none_of_the_batch(settings: Settings) -> None:
-    items = [{"content": f"fact {n}"} for n in range(5)]
+    items: list[dict[str, Any]] = [{"content": f"fact {n}"} for n in range(5)]
     items.insert(3, {"content": "ok", "tags": ["x"], "meta": {"token": SECRET}})
 
     with cortex.connect(settings) as memory:

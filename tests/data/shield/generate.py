@@ -470,7 +470,7 @@ def negatives(m: Maker) -> list[dict[str, Any]]:
         "client_secret: {{ vault_client_secret }}",
         'password: "********"',
         "Authorization: Bearer <token>",
-        "postgres://user:password@localhost:5432/mydb",
+        "postgres://user:<password>@localhost:5432/mydb",
         "https://username:${PASSWORD}@registry.acme.io",
         "Server=myServer;Database=myDb;User Id=myUser;Password=<password>;",
         'api_key = "REPLACE_ME"',

@@ -1,0 +1,72 @@
+"""The scanner's cheap gates skip work only: with or without them, every text scans the same."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cortex.shield import DETECTORS, Scanner, Shield, scan
+from cortex.shield.detectors import Detector
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "shield"
+UNGATED = Scanner(
+    tuple(dataclasses.replace(d, min_run=0, min_digits=0, shape="") for d in DETECTORS)
+)
+pieces = st.sampled_from(
+    [
+        "AKIAZ3XQ5PLM2RTY7UWN", "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", "jane.doe@acme.io",
+        "DE89 3704 0044 0532 0130 00", "4111 1111 1111 1111", "+44 20 7123 4567",
+        "(415) 555-0132", "2026-03-02", "p95 12 ms", 'password = "hunter2!"', "db_pass: x9$",
+        "postgres://app:s3cret@db:5432/x", "Authorization: Bearer abcDEF123456789", "\n", " ",
+        "résumé ٣٤٥٦٧٨٩", "\u00a0", "token", "=", ":", "eu-west-1",
+    ]
+)  # fmt: skip
+
+
+def _fixture_texts() -> list[str]:
+    lines = (DATA / "cases.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["text"] for line in lines]
+
+
+def test_gated_and_ungated_scans_agree_on_every_fixture_case() -> None:
+    for text in _fixture_texts():
+        assert scan(text) == UNGATED.scan(text), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(pieces, max_size=10), st.sampled_from(["", " ", "\t", ";", "\u2003"]))
+def test_gated_and_ungated_scans_agree_on_mixed_texts(parts: list[str], joiner: str) -> None:
+    text = joiner.join(parts)
+
+    assert scan(text) == UNGATED.scan(text)
+
+
+def test_every_gate_is_met_by_the_shortest_value_its_detector_finds() -> None:
+    # min_run must not exceed the length of any token a detector can find: check on the
+    # fixture positives, where each detector's findings are known.
+    for text in _fixture_texts():
+        for finding in UNGATED.scan(text):
+            detector = next(d for d in DETECTORS if d.kind == finding.kind)
+            value = text[finding.start : finding.end]
+            if detector.min_run and not any(c.isspace() for c in value):
+                assert len(value) >= min(d.min_run for d in DETECTORS if d.kind == finding.kind), (
+                    finding.kind,
+                    value,
+                )
+
+
+def test_a_custom_detector_without_gates_runs_on_every_text() -> None:
+    seen: list[str] = []
+
+    def find(text: str):  # type: ignore[no-untyped-def]
+        seen.append(text)
+        return iter(())
+
+    shield = Shield(detectors=(Detector("custom", "secret", find),))
+    shield.inspect("plain words", tenant="t", project="p")
+
+    assert seen == ["plain words"]
