@@ -250,7 +250,7 @@ class Searcher:
                     if index.ann is None:
                         logger.warning(
                             "building the vector index of tenant %r from its stored vectors"
-                            " (about 10 s per 100,000 on 2 cores); it is saved under %s for"
+                            " (20-30 s per 100,000 on 2 cores); it is saved under %s for"
                             " the next start",
                             tenant,
                             self._index_dir,
