@@ -1,8 +1,9 @@
 """Approximate nearest neighbours for large tenants: a usearch HNSW graph, persisted to a file.
 
 Derived data, like `VectorIndex`: the vectors in the database are the source of truth. The
-graph is saved under `<home>/index/` so that a restart does not rebuild it (building costs about
-10 us per vector per core); a missing, damaged or stale file is rebuilt from the store.
+graph is saved under `<home>/index/` so that a restart does not rebuild it (building took
+17 s for 100,000 vectors and 322 s for 1,000,000 on 2 busy cores); a missing, damaged or stale
+file is rebuilt from the store.
 
 A saved index is a pair: the graph file `<stem>-<generation>.usearch` and a small JSON manifest
 `<stem>.json` naming it, with the model, dimension, vector count and highest rowid covered. The
