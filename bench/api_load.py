@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import signal
@@ -181,6 +182,22 @@ async def mixed_load(
     }
 
 
+_PROBE = """
+import json, sys, time
+import httpx
+url, seconds = sys.argv[1], float(sys.argv[2])
+times = []
+deadline = time.perf_counter() + seconds
+with httpx.Client(base_url=url, timeout=30) as http:
+    while time.perf_counter() < deadline:
+        start = time.perf_counter()
+        if http.get("/health").status_code == 200:
+            times.append(time.perf_counter() - start)
+        time.sleep(0.02)
+print(json.dumps(times))
+"""
+
+
 async def overload(url: str, keys: list[str], seconds: float) -> dict[str, Any]:
     """Batch writes from every key with no retries, while a probe times GET /health."""
     statuses: Counter[int] = Counter()
@@ -206,16 +223,14 @@ async def overload(url: str, keys: list[str], seconds: float) -> dict[str, Any]:
                         missing_retry_after += 1
                     await asyncio.sleep(0.01)
 
-    async def probe() -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-            while time.perf_counter() < deadline:
-                start = time.perf_counter()
-                response = await http.get("/health")
-                if response.status_code == 200:
-                    health.append(time.perf_counter() - start)
-                await asyncio.sleep(0.02)
-
-    await asyncio.gather(probe(), *(writer(n, key) for n, key in enumerate(keys)))
+    # The probe is a process of its own: in this one it would wait for the writers' event loop
+    # and the server's responsiveness would be mixed up with the load generator's.
+    probe = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _PROBE, url, str(seconds), stdout=asyncio.subprocess.PIPE
+    )
+    await asyncio.gather(*(writer(n, key) for n, key in enumerate(keys)))
+    out, _ = await probe.communicate()
+    health.extend(json.loads(out))
     async with httpx.AsyncClient(
         base_url=url, headers={"Authorization": f"Bearer {keys[0]}"}, timeout=120
     ) as http:

@@ -23,7 +23,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cortex.api.deps import Service, ServiceAccess
 from cortex.api.keys import KeyStore, KeyVerifier
-from cortex.api.limits import BodyLimitMiddleware, TokenBuckets
+from cortex.api.limits import BodyLimitMiddleware, TokenBuckets, WriteShedMiddleware
 from cortex.api.metrics import ApiMetrics, TimedEmbedder
 from cortex.api.middleware import ServiceMiddleware
 from cortex.api.problems import install_problem_handlers
@@ -151,6 +151,14 @@ def create_app(
         mounted_apps.append((path, mounted))
         app.router.routes.append(Route(path, _AsgiEndpoint(mounted)))
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    def queue_depth() -> int | None:
+        opened = app.state.service
+        return None if opened is None else opened.engine.writer.queue_depth
+
+    app.add_middleware(
+        WriteShedMiddleware, queue_depth=queue_depth, capacity=settings.write_queue_size
+    )
     app.add_middleware(ServiceMiddleware, metrics=metrics)
 
     def openapi() -> dict[str, Any]:
