@@ -740,6 +740,8 @@ def _blocking(
     call.__name__ = method.__name__
     call.__qualname__ = f"CortexSync.{method.__name__}"
     call.__doc__ = method.__doc__
+    # help() and IDEs show the engine method's parameters, not (*args, **kwargs).
+    call.__wrapped__ = method  # type: ignore[attr-defined]
     return call
 
 

@@ -231,3 +231,10 @@ async def test_a_blocking_handle_closes_from_inside_async_code(settings: Setting
     handle.close()
     with pytest.raises(cortex.StoreClosed):
         handle.store("after close")
+
+
+def test_the_blocking_handle_shows_the_engine_methods_parameters() -> None:
+    import inspect
+
+    parameters = inspect.signature(CortexSync.search).parameters
+    assert {"query", "k", "mode", "project", "as_of", "tenant"} <= set(parameters)
