@@ -5,7 +5,7 @@ graph is saved under `<home>/index/` so that a restart does not rebuild it (buil
 17 s for 100,000 vectors and 322 s for 1,000,000 on 2 busy cores); a missing, damaged or stale
 file is rebuilt from the store.
 
-A saved index is a pair: the graph file `<stem>-<generation>.usearch` and a small JSON manifest
+A saved index is a pair: the graph file `<stem>-<generation>-<writer>.usearch` and a JSON manifest
 `<stem>.json` naming it, with the model, dimension, vector count and highest rowid covered. The
 manifest is replaced atomically after the graph file is complete and synced, so a crash at any
 moment leaves either the old pair or the new one, never a manifest that names a half-written
@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -157,7 +158,10 @@ class AnnIndex:
         """
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._generation += 1
-        graph = directory / f"{stem}-{self._generation}.usearch"
+        # Several processes may serve one data directory: each writes files of its own name,
+        # so two saves at once cost at worst a rebuild, never a file written by both.
+        token = f"{os.getpid()}-{secrets.token_hex(4)}"
+        graph = directory / f"{stem}-{self._generation}-{token}.usearch"
         partial = graph.with_suffix(".partial")
         with self._lock.shared():
             self._index.save(str(partial))
@@ -177,7 +181,7 @@ class AnnIndex:
         _fsync(directory)
         self.saved_size = size
         for old in directory.glob(f"{stem}-*.usearch"):
-            if old != graph:
+            if _generation_of(old, stem) < self._generation:
                 old.unlink(missing_ok=True)
 
     @classmethod
@@ -227,8 +231,14 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+def _generation_of(graph: Path, stem: str) -> int:
+    """The generation in a graph file's name (`<stem>-<generation>-<token>.usearch`)."""
+    number = graph.name[len(stem) + 1 :].split("-", 1)[0]
+    return int(number) if number.isdigit() else 0
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
-    partial = path.with_suffix(path.suffix + ".partial")
+    partial = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}.partial")
     with open(partial, "wb") as handle:
         handle.write(data)
         handle.flush()

@@ -229,3 +229,24 @@ def test_reindex_discards_the_saved_graph(tmp_path: Path, embedder: MiniLMEmbedd
         memory.reindex()
         assert not (settings.index_dir / f"{stem}.json").exists()
         assert len(memory.search("release", k=50, mode="vector")) == 40
+
+
+def test_two_writers_saving_one_graph_never_leave_a_broken_pair(tmp_path: Path) -> None:
+    vectors = _clustered(400)
+    first = AnnIndex(64, "m")
+    first.add(np.arange(1, 401, dtype=np.int64), vectors)
+    first.save(tmp_path, "ann-x")
+    # Two processes load the same saved graph, extend it differently and both save.
+    a = AnnIndex.load(tmp_path, "ann-x", 64, "m")
+    b = AnnIndex.load(tmp_path, "ann-x", 64, "m")
+    assert a is not None
+    assert b is not None
+    a.add(np.arange(401, 411, dtype=np.int64), _clustered(10, seed=3))
+    b.add(np.arange(401, 421, dtype=np.int64), _clustered(20, seed=4))
+    a.save(tmp_path, "ann-x")
+    b.save(tmp_path, "ann-x")
+    loaded = AnnIndex.load(tmp_path, "ann-x", 64, "m")
+    assert loaded is not None
+    assert (len(loaded), loaded.last_rowid) == (420, 420)
+    assert not list(tmp_path.glob("*.partial"))
+    assert all("-1-" not in graph.name for graph in tmp_path.glob("*.usearch"))
