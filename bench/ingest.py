@@ -20,6 +20,11 @@ fact type and sometimes source, confidence and meta. No embeddings are involved.
     .venv/bin/python bench/ingest.py --quick          # < 30 s
     .venv/bin/python bench/ingest.py                  # 100,000 batched + 20,000 single
     .venv/bin/python bench/ingest.py --phases embed   # 5,000 facts embedded by MiniLM
+    .venv/bin/python bench/ingest.py --quick --database-url "$(make -s pg)"  # and PostgreSQL
+
+With `--database-url`, the batched and single phases run again on that PostgreSQL database
+(same data directory for the keys, tenant `bench-<pid>`) and are reported next to SQLite's
+under "postgres".
 
 Human-readable progress goes to stderr; one JSON line with every figure goes to stdout.
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +72,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--embed-batch", type=int, default=256, help="facts per store_many call in the embed phase"
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="also run the batched and single phases on this PostgreSQL database",
     )
     parser.add_argument(
         "--phases",
@@ -344,12 +355,30 @@ async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[
     return result
 
 
+async def run_postgres(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """The batched and single phases on PostgreSQL, in a tenant of their own."""
+    pg = settings.with_overrides(database_url=args.database_url, tenant=f"bench-{os.getpid()}")
+    gen = c.FactGenerator(args.seed)
+    result: dict[str, Any] = {}
+    async with await cortex.open(pg, embedder=None) as engine:
+        for phase in args.phases:
+            if phase == "embed":
+                continue
+            c.log(f"postgres: {phase}")
+            fn = phase_batched if phase == "batched" else phase_single
+            result[phase] = await fn(engine, gen, args)
+        result["facts"] = (await engine.stats()).facts
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
     with c.bench_home(args.home, args.keep) as (home, _temporary):
         settings = c.settings_for(home, args)
         result = asyncio.run(run(args, home, settings))
+        if args.database_url:
+            result["postgres"] = asyncio.run(run_postgres(args, settings))
     result["total_seconds"] = round(time.perf_counter() - t0, 2)
     c.log("summary:")
     if "batched" in result:
@@ -360,6 +389,14 @@ def main(argv: list[str] | None = None) -> int:
             f"  single   {s['facts_per_s']:>12,.0f} facts/s  p95 {s['latency']['p95_ms']:.3f} ms"
             " (< 5 ms)"
         )
+    for phase, figures in result.get("postgres", {}).items():
+        if phase == "batched":
+            c.log(f"  postgres batched {figures['facts_per_s']:>8,.0f} facts/s  (>= 10,000)")
+        elif phase == "single":
+            c.log(
+                f"  postgres single  {figures['facts_per_s']:>8,.0f} facts/s"
+                f"  p95 {figures['latency']['p95_ms']:.3f} ms"
+            )
     if "embed" in result:
         e = result["embed"]
         c.log(

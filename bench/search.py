@@ -23,6 +23,11 @@ the search process at 1M < 2 GiB; recall@10 >= 0.99 against exact search.
 
     .venv/bin/python bench/search.py --quick                      # 2,000 + 20,000 facts
     .venv/bin/python bench/search.py --home /tmp/s --sizes 10000,100000,1000000
+    .venv/bin/python bench/search.py --quick --database-url "$(make -s pg)"   # and PostgreSQL
+
+With `--database-url`, each size is also built in that PostgreSQL database (tenant `n<N>`,
+reused by later runs; keys from `<home>/n<N>`) and searched in the same modes; the figures are
+reported next to SQLite's under "postgres" (no breakdown, profile or recall there).
 
 Human-readable progress goes to stderr; one JSON line with every figure goes to stdout.
 """
@@ -118,7 +123,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="limit numpy's BLAS threads in the search process (default: the library's own,"
         " one per CPU)",
     )
-    parser.add_argument("--child", choices=("build", "search"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="also build and search every size on this PostgreSQL database",
+    )
+    parser.add_argument("--child", choices=("build", "search", "pg"), help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.sizes is None:
@@ -709,6 +719,43 @@ async def child_search(args: argparse.Namespace, home: Path, size: int) -> dict[
     return result
 
 
+async def child_pg(args: argparse.Namespace, home: Path, size: int) -> dict[str, Any]:
+    """Build (or reuse) tenant n<size> on PostgreSQL, then time every mode as `child_search`."""
+    settings = c.settings_for(home, args).with_overrides(
+        database_url=args.database_url, tenant=f"n{size}"
+    )
+    real = size <= args.real_max
+    inner = make_embedder(size, args)
+    warm_up(inner)
+    cache = QueryVectorCache(inner)
+    corpus = SyntheticCorpus(args.seed)
+    queries = corpus.queries(args.warmup + args.queries)
+    warm, timed = queries[: args.warmup], queries[args.warmup :]
+    cache.prepare(queries)
+    result: dict[str, Any] = {"size": size, "tenant": settings.tenant, "embedder": inner.model_id}
+    async with await cortex.open(settings, embedder=cache) as engine:
+        have = (await engine.stats()).facts
+        if have > size:
+            raise SystemExit(f"postgres tenant {settings.tenant} holds {have:,} facts > {size:,}")
+        t0 = time.perf_counter()
+        for start in range(have, size, args.batch):
+            await engine.store_many(corpus.facts(start, min(args.batch, size - start)))
+        if size > have:
+            seconds = time.perf_counter() - t0
+            result["build"] = {"built": size - have, "facts_per_s": round((size - have) / seconds)}
+            c.log(f"n={size:,} postgres: built {size - have:,} facts in {seconds:,.1f} s")
+        modes = modes_for(real)
+        await run_modes(engine, cache, warm, modes, args.k)
+        times, hits = await run_modes(engine, cache, timed, modes, args.k)
+        result["modes"] = {}
+        for mode in modes:
+            figures = c.latency_figures(f"postgres {mode}", times[mode])
+            figures["mean_hits"] = round(hits[mode] / len(timed), 2)
+            result["modes"][mode] = figures
+    result["peak_rss_mib"] = c.peak_rss_mib()
+    return result
+
+
 # ---------------------------------------------------------------------------------- parent
 
 
@@ -725,6 +772,8 @@ def child_argv(args: argparse.Namespace, root: Path, role: str, size: int) -> li
         argv += ["--checkpoint-every", str(args.checkpoint_every)]
     if args.profile is not None:
         argv += ["--profile", str(args.profile.resolve())]
+    if role == "pg":
+        argv += ["--database-url", args.database_url]
     return argv
 
 
@@ -754,6 +803,8 @@ def main(argv: list[str] | None = None) -> int:
         home = args.home / f"n{args.size}"
         if args.child == "build":
             c.emit(asyncio.run(child_build(args, home, args.size)))
+        elif args.child == "pg":
+            c.emit(asyncio.run(child_pg(args, home, args.size)))
         else:
             with blas_threads(args.blas_threads):
                 c.emit(asyncio.run(child_search(args, home, args.size)))
@@ -777,8 +828,21 @@ def main(argv: list[str] | None = None) -> int:
             build = c.run_json_child(child_argv(args, root, "build", size))
             search = c.run_json_child(child_argv(args, root, "search", size))
             result["per_size"][str(size)] = {"build": build, "search": search}
+            if args.database_url:
+                pg = c.run_json_child(child_argv(args, root, "pg", size))
+                result["per_size"][str(size)]["postgres"] = pg
     result["total_seconds"] = round(time.perf_counter() - t0, 2)
     summarize(result)
+    for size in args.sizes:
+        pg = result["per_size"][str(size)].get("postgres")
+        if pg is not None:
+            m = pg["modes"]
+            c.log(
+                f"  {size:>9,} postgres  hybrid p50/p95 {m['hybrid']['p50_ms']:.2f}/"
+                f"{m['hybrid']['p95_ms']:.2f}  vector p95 {m['vector']['p95_ms']:.2f}"
+                f"  text p95 {m['text']['p95_ms']:.2f}"
+                f"  filtered p95 {m['hybrid_project']['p95_ms']:.2f}"
+            )
     c.log("targets:")
     for size, target in TARGET_HYBRID_P95_MS.items():
         entry = result["per_size"].get(str(size))

@@ -31,6 +31,7 @@ from cortex.errors import (
     RateLimited,
     ShieldBlocked,
     StoreClosed,
+    StoreUnavailable,
     Unauthorized,
     ValidationError,
     WriterCrashed,
@@ -93,6 +94,7 @@ _ERROR_KINDS: tuple[tuple[type[CortexError], ProblemKind], ...] = (
     (RateLimited, _RATE_LIMITED),
     (Overloaded, _OVERLOADED),
     (StoreClosed, _CLOSED),
+    (StoreUnavailable, _UNAVAILABLE),
     (WriterCrashed, _CRASHED),
     (IntegrityError, _INTEGRITY),
 )

@@ -70,8 +70,7 @@ def database_url(request: pytest.FixtureRequest, backend: str) -> Iterator[str |
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str | None) -> Settings:
     """Settings for a freshly initialised, text-only store on the test's backend."""
-    result = Settings.load(
-        tmp_path / "home", checkpoint_every=1000, embedder="none", database_url=database_url
-    )
+    result = Settings.load(tmp_path / "home", checkpoint_every=1000, embedder="none")
+    result = result.with_overrides(database_url=database_url)  # not CORTEX_DATABASE_URL
     cortex.init_home(result)
     return result

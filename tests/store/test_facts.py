@@ -66,9 +66,10 @@ def test_store_many_with_one_invalid_item_writes_nothing(memory: CortexSync) -> 
 def test_invalid_input_is_a_validation_error_naming_the_field(
     memory: CortexSync, kwargs: dict[str, object], message: str
 ) -> None:
-    content = kwargs.pop("content")
+    options = dict(kwargs)
+    content = options.pop("content")
     with pytest.raises(ValidationError, match=message):
-        memory.store(content, **kwargs)  # type: ignore[arg-type]
+        memory.store(content, **options)  # type: ignore[arg-type]
     assert memory.stats().facts == 0
 
 
