@@ -1196,7 +1196,7 @@ class SqliteStore:
             if ident is None:
                 return []
             weights = [_BM25_CONTENT_WEIGHT, _BM25_TAGS_WEIGHT]
-            wanted = max(4 * limit, 400)
+            wanted = max(2 * limit, 200)
             try:
                 for _ in range(2):
                     ranked = [
