@@ -1,4 +1,4 @@
-"""Search: vector and BM25 candidates, fused by Reciprocal Rank Fusion, filtered in the store.
+"""Search: vector and BM25 candidates made at once, fused (scores or RRF), filtered in the store.
 
 `Searcher` belongs to one engine. It keeps one `TenantVectors` per tenant (at most
 `max_tenants`, least recently used dropped first): exact search below `ann_threshold` vectors,
