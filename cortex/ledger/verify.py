@@ -13,10 +13,17 @@ import json
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from cortex.canonical import ZERO_HASH, encode_json_string, entry_bytes, sha256
+from cortex.canonical import (
+    ZERO_HASH,
+    encode_json_string,
+    entry_bytes,
+    fact_record_bytes,
+    sha256,
+)
 from cortex.ledger.chain import chain_hash
 from cortex.ledger.checkpoint import key_id, verify_checkpoint_signature
 from cortex.ledger.merkle import node_hash
@@ -28,10 +35,40 @@ __all__ = [
     "TenantVerifier",
     "checkpoint_problems",
     "head_problems",
+    "stored_fact_digest",
 ]
 
 FACT_OPS = frozenset({"store", "supersede"})
 _REORDER_WINDOW = 4096
+
+
+def stored_fact_digest(tenant: str, row: Sequence[Any]) -> bytes | None:
+    """The digest of the fact stored with a ledger row, recomputed from its columns.
+
+    Both stores' verification scans select, after the nine transaction columns, the fact's id,
+    project, content, fact_type, tags_json, source, confidence, valid_from, valid_until,
+    supersedes, created_at and meta_json (columns 9-20); None when the entry has no fact.
+    """
+    fact_id = row[9]
+    if fact_id is None:
+        return None
+    return sha256(
+        fact_record_bytes(
+            id=fact_id,
+            tenant=tenant,
+            project=row[10],
+            content=row[11],
+            fact_type=row[12],
+            tags_json=row[13],
+            source=row[14],
+            confidence=row[15],
+            valid_from=row[16],
+            valid_until=row[17],
+            supersedes=row[18],
+            created_at=row[19],
+            meta_json=row[20],
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,7 +66,13 @@ from cortex.ledger.merkle import (
     subtree_keys_for_inclusion,
     subtree_keys_for_root,
 )
-from cortex.ledger.verify import LedgerRow, TenantVerifier, checkpoint_problems, head_problems
+from cortex.ledger.verify import (
+    LedgerRow,
+    TenantVerifier,
+    checkpoint_problems,
+    head_problems,
+    stored_fact_digest,
+)
 from cortex.model import (
     Checkpoint,
     ConsistencyProof,
@@ -2017,25 +2023,7 @@ def _fact_row(rowid: int, tenant_id: int, fact: Fact) -> Row:
 def _ledger_row(tenant: str, row: Sequence[Any]) -> LedgerRow:
     """A verifier row from a `_ROWS_SQL` row, with the stored fact's digest recomputed."""
     fact_id = row[9]
-    digest = None
-    if fact_id is not None:
-        digest = sha256(
-            fact_record_bytes(
-                id=fact_id,
-                tenant=tenant,
-                project=row[10],
-                content=row[11],
-                fact_type=row[12],
-                tags_json=row[13],
-                source=row[14],
-                confidence=row[15],
-                valid_from=row[16],
-                valid_until=row[17],
-                supersedes=row[18],
-                created_at=row[19],
-                meta_json=row[20],
-            )
-        )
+    digest = stored_fact_digest(tenant, row)
     return LedgerRow(
         row[0],
         row[1],

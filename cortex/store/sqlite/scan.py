@@ -22,9 +22,9 @@ from typing import Any
 
 import apsw
 
-from cortex.canonical import ZERO_HASH, fact_record_bytes, sha256
+from cortex.canonical import ZERO_HASH
 from cortex.errors import StoreError
-from cortex.ledger.verify import LedgerRow, TenantVerifier
+from cortex.ledger.verify import LedgerRow, TenantVerifier, stored_fact_digest
 from cortex.model import Problem
 
 __all__ = ["ChunkResult", "ParallelScan", "frontier_keys", "scan_parallel", "scan_range"]
@@ -131,25 +131,7 @@ def scan_range(
     feed = verifier.feed
     for row in conn.execute(_ROWS_SQL, (tenant_id, start, end)):
         fact_id = row[9]
-        digest = None
-        if fact_id is not None:
-            digest = sha256(
-                fact_record_bytes(
-                    id=fact_id,
-                    tenant=tenant,
-                    project=row[10],
-                    content=row[11],
-                    fact_type=row[12],
-                    tags_json=row[13],
-                    source=row[14],
-                    confidence=row[15],
-                    valid_from=row[16],
-                    valid_until=row[17],
-                    supersedes=row[18],
-                    created_at=row[19],
-                    meta_json=row[20],
-                )
-            )
+        digest = stored_fact_digest(tenant, row)
         feed(LedgerRow(*row[:9], fact_id, digest))  # type: ignore[call-arg]
     verifier.close_range(fill_to)
     return ChunkResult(
