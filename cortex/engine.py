@@ -48,6 +48,7 @@ from cortex.model import (
     Page,
     SearchHit,
     Stats,
+    Transaction,
     VerifyReport,
     check_name,
 )
@@ -57,6 +58,7 @@ from cortex.search.searcher import Searcher, SearchMode, SearchOptions
 from cortex.search.text import index_text
 from cortex.shield.scanner import Shield
 from cortex.store.base import (
+    AppendEvent,
     Deprecate,
     ListFilter,
     MakeCheckpoint,
@@ -654,6 +656,50 @@ class Cortex:
         """Names of every tenant that has a ledger."""
         return await self._store.tenants()
 
+    # ------------------------------------------------------------------ ledger events
+
+    async def _append_event(
+        self,
+        op: str,
+        subject: str | None,
+        payload: Mapping[str, Any],
+        *,
+        tenant: str,
+        actor: str | None = None,
+        require_fact: bool = False,
+        unique: bool = False,
+    ) -> Transaction:
+        """Append one ledger event (a vote, a gate request...) through the writer.
+
+        For the features' use (consensus, gate, crypto), which validate their own payloads.
+        """
+        request = AppendEvent(
+            tenant, op, subject, actor, payload, require_fact=require_fact, unique=unique
+        )
+        tx = await self._write(request)
+        assert isinstance(tx, Transaction)
+        return tx
+
+    async def events(
+        self,
+        ops: Iterable[str],
+        *,
+        subject: str | None = None,
+        after_seq: int = -1,
+        limit: int = 1000,
+        tenant: str | None = None,
+    ) -> builtins.list[Transaction]:
+        """Ledger transactions with one of `ops` (and `subject`), in seq order, after `after_seq`.
+
+        Page through a long ledger by passing the last seq seen as `after_seq`.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise ValidationError("limit must be between 1 and 10000")
+        wanted = tuple(ops)
+        if isinstance(ops, str) or not all(isinstance(op, str) for op in wanted):
+            raise ValidationError("ops must be a list of op names")
+        return await self._store.events(self._tenant(tenant), wanted, subject, after_seq, limit)
+
 
 async def open(path: Settings | str | os.PathLike[str] | None = None, **options: Any) -> Cortex:
     """Open the async engine on a data directory (`cortex.open(path)`)."""
@@ -812,6 +858,7 @@ class CortexSync:
     export = _blocking(Cortex.export)
     stats = _blocking(Cortex.stats)
     tenants = _blocking(Cortex.tenants)
+    events = _blocking(Cortex.events)
 
 
 def connect(

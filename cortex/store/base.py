@@ -5,17 +5,18 @@ Every backend implements `Store`; the engine and the group-commit writer speak o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from numpy.typing import NDArray
 
-from cortex.errors import CortexError
+from cortex.errors import CortexError, ValidationError
 from cortex.model import (
     Checkpoint,
     ConsistencyProof,
@@ -30,6 +31,8 @@ from cortex.model import (
 )
 
 __all__ = [
+    "FACT_OPS",
+    "AppendEvent",
     "Deprecate",
     "ListFilter",
     "MakeCheckpoint",
@@ -41,6 +44,7 @@ __all__ = [
     "Supersede",
     "WriteOutcome",
     "WriteRequest",
+    "check_event",
 ]
 
 
@@ -124,8 +128,43 @@ class ReindexFacts:
         return len(self.rowids)
 
 
-WriteRequest = StoreFacts | Deprecate | Supersede | MakeCheckpoint | ReindexFacts
-WriteOutcome = list[Fact] | Fact | Checkpoint | int | CortexError
+@dataclass(frozen=True, slots=True)
+class AppendEvent:
+    """Append one ledger transaction that changes no fact row (a vote, a gate request...).
+
+    `payload` must have a canonical JSON form (it is hashed into the entry). With
+    `require_fact`, `subject` must name a fact of the tenant (NotFound otherwise). With `unique`,
+    the append is a Conflict when the tenant's ledger already holds a transaction with the same
+    `op` and `subject`; the check runs inside the write transaction, so two processes racing for
+    the same (op, subject) cannot both succeed. A tenant without a ledger gets one.
+    """
+
+    tenant: str
+    op: str
+    subject: str | None
+    actor: str | None
+    payload: Mapping[str, Any] = field(default_factory=dict)
+    require_fact: bool = False
+    unique: bool = False
+    weight: int = 1
+
+
+WriteRequest = StoreFacts | Deprecate | Supersede | MakeCheckpoint | ReindexFacts | AppendEvent
+WriteOutcome = list[Fact] | Fact | Checkpoint | int | Transaction | CortexError
+
+# Ops that the stores write themselves; an AppendEvent may not use them.
+FACT_OPS = frozenset({"store", "deprecate", "supersede"})
+_EVENT_OP = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+def check_event(request: AppendEvent) -> None:
+    """Refuse an event whose op is not a lowercase name or is one of the fact ops."""
+    if not isinstance(request.op, str) or not _EVENT_OP.fullmatch(request.op):
+        raise ValidationError(f"event op {request.op!r} must be a lowercase name of 1-32 chars")
+    if request.op in FACT_OPS:
+        raise ValidationError(f"op {request.op!r} is written by the store itself, not as an event")
+    if request.require_fact and not request.subject:
+        raise ValidationError("an event about a fact needs the fact id as its subject")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +213,18 @@ class Store(Protocol):
     ) -> ConsistencyProof: ...
 
     async def checkpoints(self, tenant: str) -> list[Checkpoint]: ...
+
+    async def events(
+        self,
+        tenant: str,
+        ops: Sequence[str],
+        subject: str | None = None,
+        after_seq: int = -1,
+        limit: int = 1000,
+    ) -> list[Transaction]:
+        """Up to `limit` transactions of `tenant` with an op in `ops` (and `subject`, when
+        given) and seq above `after_seq`, in seq order, payloads included."""
+        ...
 
     async def tenants(self) -> list[str]: ...
 

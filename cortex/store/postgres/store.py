@@ -87,6 +87,7 @@ from cortex.model import (
     VerifyReport,
 )
 from cortex.store.base import (
+    AppendEvent,
     Deprecate,
     ListFilter,
     MakeCheckpoint,
@@ -96,6 +97,7 @@ from cortex.store.base import (
     Supersede,
     WriteOutcome,
     WriteRequest,
+    check_event,
 )
 from cortex.store.postgres.schema import (
     MIGRATION_LOCK,
@@ -646,7 +648,13 @@ class PostgresStore:
         behind each other instead of deadlocking. A tenant without a ledger maps to None.
         """
         names = sorted({r.tenant for r in requests})
-        creating = sorted({r.tenant for r in requests if isinstance(r, StoreFacts)})
+        creating = sorted(
+            {
+                r.tenant
+                for r in requests
+                if isinstance(r, StoreFacts) or (isinstance(r, AppendEvent) and not r.require_fact)
+            }
+        )
         if creating:
             # The tenant's clock starts at its creation (as the SQLite store's clock ticks).
             now = time.time_ns() // 1000
@@ -946,7 +954,53 @@ class PostgresStore:
             return checkpoint
         if isinstance(request, ReindexFacts):
             return await self._reindex(cur, request, self._existing_head(heads, request.tenant))
+        if isinstance(request, AppendEvent):
+            return await self._append_event(cur, request, heads)
         raise ValidationError(f"unknown write request {type(request).__name__}")
+
+    async def _append_event(
+        self, cur: AsyncCursor[Row], request: AppendEvent, heads: dict[str, _Head | None]
+    ) -> Transaction:
+        check_event(request)
+        head = self._existing_head(
+            heads, request.tenant, request.subject if request.require_fact else None
+        )
+        if request.require_fact and not await self._rows(
+            cur,
+            "SELECT 1 FROM facts WHERE tenant_id = %s AND id = %s",
+            (head.tenant_id, request.subject),
+        ):
+            raise NotFound(f"no fact {request.subject!r} in tenant {request.tenant!r}")
+        if request.unique and await self._rows(
+            cur,
+            "SELECT seq FROM transactions WHERE tenant_id = %s AND subject IS NOT DISTINCT FROM %s"
+            " AND op = %s AND op <> 'store' LIMIT 1",
+            (head.tenant_id, request.subject, request.op),
+        ):
+            raise Conflict(
+                f"tenant {request.tenant!r} already has a {request.op!r} entry for"
+                f" {request.subject!r}"
+            )
+        rows = _Rows()
+        ts, head = self._tick(head)
+        head, seq = self._append(
+            rows,
+            request.tenant,
+            head,
+            op=request.op,
+            subject=request.subject,
+            actor=request.actor,
+            ts=ts,
+            payload=dict(request.payload),
+        )
+        await rows.flush(cur)
+        heads[request.tenant] = head
+        found = await self._rows(
+            cur,
+            f"SELECT {_TX_COLUMNS} FROM transactions x WHERE x.tenant_id = %s AND x.seq = %s",
+            (head.tenant_id, seq),
+        )
+        return _tx_from_row(request.tenant, found[0])
 
     async def _reindex(self, cur: AsyncCursor[Row], request: ReindexFacts, head: _Head) -> int:
         """Replace text rows and vectors of existing facts of the tenant; return how many."""
@@ -1134,6 +1188,36 @@ class PostgresStore:
             return versions
 
         return await self._read(read, snapshot=True)
+
+    async def events(
+        self,
+        tenant: str,
+        ops: Sequence[str],
+        subject: str | None = None,
+        after_seq: int = -1,
+        limit: int = 1000,
+    ) -> list[Transaction]:
+        """Transactions of `tenant` by op (and subject), in seq order (see `Store.events`)."""
+        if not ops or limit < 1:
+            return []
+
+        async def read(cur: AsyncCursor[Row]) -> list[Transaction]:
+            found = await self._tenant_id(cur, tenant)
+            if found is None:
+                return []
+            sql = (
+                f"SELECT {_TX_COLUMNS} FROM transactions x WHERE x.tenant_id = %s"
+                " AND x.op = ANY(%s) AND x.seq > %s"
+            )
+            params: list[Any] = [found[0], list(ops), after_seq]
+            if subject is not None:
+                sql += " AND x.subject = %s AND x.op <> 'store'"
+                params.append(subject)
+            sql += " ORDER BY x.seq LIMIT %s"
+            params.append(limit)
+            return [_tx_from_row(tenant, row) for row in await self._rows(cur, sql, params)]
+
+        return await self._read(read)
 
     async def transaction(self, tenant: str, seq: int) -> Transaction:
         """Return the transaction at `seq` of `tenant`'s ledger."""

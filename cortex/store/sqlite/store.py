@@ -72,6 +72,7 @@ from cortex.model import (
     VerifyReport,
 )
 from cortex.store.base import (
+    AppendEvent,
     Deprecate,
     ListFilter,
     MakeCheckpoint,
@@ -81,6 +82,7 @@ from cortex.store.base import (
     Supersede,
     WriteOutcome,
     WriteRequest,
+    check_event,
 )
 from cortex.store.sqlite import scan
 from cortex.store.sqlite.schema import MIGRATIONS
@@ -713,7 +715,58 @@ class SqliteStore:
             return self._checkpoint(conn, request.tenant, head)
         if isinstance(request, ReindexFacts):
             return self._reindex(conn, request)
+        if isinstance(request, AppendEvent):
+            return self._append_event(conn, request, heads)
         raise ValidationError(f"unknown write request {type(request).__name__}")
+
+    def _append_event(
+        self, conn: apsw.Connection, request: AppendEvent, heads: dict[str, _Head]
+    ) -> Transaction:
+        check_event(request)
+        head = self._head(
+            conn,
+            request.tenant,
+            heads,
+            create=not request.require_fact,
+            fact_id=request.subject if request.require_fact else None,
+        )
+        if request.require_fact and not _rows(
+            conn,
+            "SELECT 1 FROM facts WHERE tenant_id = ? AND id = ?",
+            (head.tenant_id, request.subject),
+        ):
+            raise NotFound(f"no fact {request.subject!r} in tenant {request.tenant!r}")
+        if request.unique and _rows(
+            conn,
+            "SELECT seq FROM transactions WHERE tenant_id = ? AND subject IS ? AND op = ?"
+            " AND op <> 'store' LIMIT 1",
+            (head.tenant_id, request.subject, request.op),
+        ):
+            raise Conflict(
+                f"tenant {request.tenant!r} already has a {request.op!r} entry for"
+                f" {request.subject!r}"
+            )
+        rows = _Rows()
+        head, seq = self._append(
+            rows,
+            request.tenant,
+            head,
+            op=request.op,
+            subject=request.subject,
+            actor=request.actor,
+            ts=self._now(),
+            payload=dict(request.payload),
+        )
+        rows.flush(conn)
+        heads[request.tenant] = head
+        return _tx_from_row(
+            request.tenant,
+            _rows(
+                conn,
+                f"SELECT {_TX_COLUMNS} FROM transactions x WHERE x.tenant_id = ? AND x.seq = ?",
+                (head.tenant_id, seq),
+            )[0],
+        )
 
     @staticmethod
     def _reindex(conn: apsw.Connection, request: ReindexFacts) -> int:
@@ -1014,6 +1067,37 @@ class SqliteStore:
             if not rows:
                 raise NotFound(f"tenant {tenant!r} has no transaction {seq}")
             return _tx_from_row(tenant, rows[0])
+
+        return await self._run_read(read)
+
+    async def events(
+        self,
+        tenant: str,
+        ops: Sequence[str],
+        subject: str | None = None,
+        after_seq: int = -1,
+        limit: int = 1000,
+    ) -> list[Transaction]:
+        """Transactions of `tenant` by op (and subject), in seq order (see `Store.events`)."""
+        if not ops or limit < 1:
+            return []
+        marks = ",".join("?" * len(ops))
+
+        def read(conn: apsw.Connection) -> list[Transaction]:
+            found = self._tenant_id(conn, tenant)
+            if found is None:
+                return []
+            sql = (
+                f"SELECT {_TX_COLUMNS} FROM transactions x WHERE x.tenant_id = ?"
+                f" AND x.op IN ({marks}) AND x.seq > ?"
+            )
+            params: list[Any] = [found[0], *ops, after_seq]
+            if subject is not None:
+                sql += " AND x.subject = ? AND x.op <> 'store'"  # the partial index on subject
+                params.append(subject)
+            sql += " ORDER BY x.seq LIMIT ?"
+            params.append(limit)
+            return [_tx_from_row(tenant, row) for row in _iter_rows(conn, sql, params)]
 
         return await self._run_read(read)
 
