@@ -273,8 +273,8 @@ def _key_role(key: str) -> Literal["password", "secret"] | None:
         return None
     if any(w in _PASSWORD_WORDS for w in words[:-1]):
         return "password"
-    if any(w in _SECRET_WORDS for w in words[:-1]):
-        return "secret"
+    if any(w in _SECRET_WORDS or w.endswith(_JOINED_ENDINGS) for w in words[:-1]):
+        return "secret"  # `apikey_myservice`, `secret_prod`
     return None
 
 
@@ -293,8 +293,8 @@ def _value_is_secret(value: str, role: str, quoted: bool, op: str | None) -> boo
         return False  # code between two string literals: `"Password: " + get() + "`
     if _SNAKE_IDENTIFIER.match(value):
         return False  # a code identifier: `real_key`, `cms_user_password`
-    if role == "password" and "pass" in value.lower() and any(c in value for c in "#/:"):
-        return False  # a selector, route or ARN that names the password: `#add-password`
+    if role == "password" and "pass" in value.lower() and (value[0] in "#." or "/" in value):
+        return False  # a selector or route that names the password: `#add-password`
     has_digit_or_symbol = any(not c.isalpha() for c in value)
     if role == "password":
         if quoted:
