@@ -14,12 +14,21 @@ data directory `<home>/embed-phase` -> facts/s as a ratio to the raw model throu
 in the same run: `embedder.embed` on the same texts, same batches, on a worker thread as the
 engine does, interleaved batch by batch with the store calls (target ratio >= 0.8).
 
+Phase "encrypt" (`--encrypt`; not run by default): encryption at rest's cost. Two fresh data
+directories, `<home>/encrypt-plain` and `<home>/encrypt-sealed` (`cortex init --encrypt`, key
+file; encrypted_search = "full", so both build the same indexes and only the AES-256-GCM work
+differs), get the same `store_many` batches of `--batch` facts, alternating which goes first
+(`--encrypt-facts` facts each, default 20,000; quick 5,000) -> facts/s with encryption as a
+ratio to without (target >= 0.8); then the same for `--single` concurrent single stores (half
+in each of four rounds: plain, encrypted, encrypted, plain).
+
 Facts are deterministic synthetic agent-memory sentences (~100-300 bytes) with tags, project,
 fact type and sometimes source, confidence and meta. No embeddings are involved.
 
     .venv/bin/python bench/ingest.py --quick          # < 30 s
     .venv/bin/python bench/ingest.py                  # 100,000 batched + 20,000 single
     .venv/bin/python bench/ingest.py --phases embed   # 5,000 facts embedded by MiniLM
+    .venv/bin/python bench/ingest.py --encrypt        # + encrypted vs plaintext, same run
     .venv/bin/python bench/ingest.py --quick --database-url "$(make -s pg)"  # and PostgreSQL
 
 With `--database-url`, the batched and single phases run again on that PostgreSQL database
@@ -44,11 +53,13 @@ import _common as c
 
 import cortex
 from cortex.config import Settings
+from cortex.engine import init_home
 
 TARGET_BATCHED_FPS = 20_000
 TARGET_SINGLE_P95_MS = 5.0
 TARGET_EMBED_RATIO = 0.8
-PHASES = ("batched", "single", "embed")
+TARGET_ENCRYPT_RATIO = 0.8
+PHASES = ("batched", "single", "embed", "encrypt")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,9 +92,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--phases",
         default="batched,single",
-        help="comma-separated phases to run, in order (batched, single, embed)",
+        help="comma-separated phases to run, in order (batched, single, embed, encrypt)",
+    )
+    parser.add_argument(
+        "--encrypt",
+        action="store_true",
+        help="also run the encrypt phase: ingest with encryption at rest vs without",
+    )
+    parser.add_argument(
+        "--encrypt-facts",
+        type=int,
+        help="facts per store in the encrypt phase's batched run (default 20000; quick 5000)",
     )
     args = parser.parse_args(argv)
+    if args.encrypt_facts is None:
+        args.encrypt_facts = 5_000 if args.quick else 20_000
     if args.facts is None:
         args.facts = 10_000 if args.quick else 100_000
     if args.single is None:
@@ -91,10 +114,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.embed_facts is None:
         args.embed_facts = 1_000 if args.quick else 5_000
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]
+    if args.encrypt and "encrypt" not in args.phases:
+        args.phases.append("encrypt")
     unknown = set(args.phases) - set(PHASES)
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
-    if min(args.facts, args.batch, args.single, args.tasks, args.embed_facts, args.embed_batch) < 1:
+    counts = (args.facts, args.batch, args.single, args.tasks, args.embed_facts, args.embed_batch)
+    if min(*counts, args.encrypt_facts) < 1:
         parser.error("counts must be positive")
     return args
 
@@ -294,6 +320,94 @@ async def phase_embed(
     }
 
 
+def _encrypt_settings(home: Path, args: Any, *, encrypt: bool) -> Settings:
+    """A fresh data directory for the encrypt phase, encrypted with a key file when asked."""
+    overrides: dict[str, Any] = {"encrypted_search": "full"}
+    if args.checkpoint_every is not None:
+        overrides["checkpoint_every"] = args.checkpoint_every
+    settings = Settings.load(home, environ={}, **overrides)
+    init_home(settings, encrypt=encrypt)
+    return settings
+
+
+async def phase_encrypt(home: Path, gen: c.FactGenerator, args: Any) -> dict[str, Any]:
+    """The same ingest into a plaintext and an encrypted store, interleaved: the ratio."""
+    total, size = args.encrypt_facts, args.batch
+    plain_settings = _encrypt_settings(home / "encrypt-plain", args, encrypt=False)
+    sealed_settings = _encrypt_settings(home / "encrypt-sealed", args, encrypt=True)
+    c.log(
+        f"encrypt: {total:,} facts into each of a plaintext and an encrypted store,"
+        f" store_many batches of {size:,}, alternating which goes first"
+    )
+    plain = await cortex.open(plain_settings, embedder=None)
+    sealed = await cortex.open(sealed_settings, embedder=None)
+    assert sealed.encrypted
+    assert not plain.encrypted
+    times: dict[str, list[float]] = {"plain": [], "sealed": []}
+    try:
+        await plain.store_many(gen.batch(min(size, 100)))  # warm-up: threads, statements
+        await sealed.store_many(gen.batch(min(size, 100)))
+        for i, start in enumerate(range(0, total, size)):
+            items = gen.batch(min(size, total - start))
+            order = ("plain", "sealed") if i % 2 == 0 else ("sealed", "plain")
+            for name in order:
+                engine = plain if name == "plain" else sealed
+                t = time.perf_counter()
+                facts = await engine.store_many(items)
+                times[name].append(time.perf_counter() - t)
+                assert len(facts) == len(items)
+        # Concurrent single stores, half the facts per round in the order ABBA (noise and
+        # warm-up hit both alike).
+        single_args = argparse.Namespace(single=max(1, args.single // 2), tasks=args.tasks)
+        rounds: dict[str, list[dict[str, Any]]] = {"plain": [], "sealed": []}
+        for name in ("plain", "sealed", "sealed", "plain"):
+            engine = plain if name == "plain" else sealed
+            rounds[name].append(await phase_single(engine, gen, single_args))
+        single = {
+            name: {
+                "facts": sum(r["facts"] for r in runs),
+                "wall_seconds": round(sum(r["wall_seconds"] for r in runs), 3),
+                "facts_per_s": round(
+                    sum(r["facts"] for r in runs) / sum(r["wall_seconds"] for r in runs), 1
+                ),
+                "p95_ms": max(r["latency"]["p95_ms"] for r in runs),
+            }
+            for name, runs in rounds.items()
+        }
+        verified = (await sealed.verify()).ok
+    finally:
+        await plain.aclose()
+        await sealed.aclose()
+    plain_fps = total / sum(times["plain"])
+    sealed_fps = total / sum(times["sealed"])
+    single_ratio = single["sealed"]["facts_per_s"] / single["plain"]["facts_per_s"]
+    c.log(
+        f"encrypt done: batched plaintext {plain_fps:,.0f} facts/s, encrypted"
+        f" {sealed_fps:,.0f} facts/s; single {single['plain']['facts_per_s']:,.0f} vs"
+        f" {single['sealed']['facts_per_s']:,.0f} facts/s ({single_ratio:.3f}); verify ok:"
+        f" {verified}"
+    )
+    return {
+        "facts": total,
+        "batch": size,
+        "plain_facts_per_s": round(plain_fps, 1),
+        "encrypted_facts_per_s": round(sealed_fps, 1),
+        "plain_batch_latency": c.percentiles_ms(times["plain"]),
+        "encrypted_batch_latency": c.percentiles_ms(times["sealed"]),
+        "single_plain": single["plain"],
+        "single_encrypted": single["sealed"],
+        "single_ratio": round(single_ratio, 4),
+        "encrypted_verify_ok": verified,
+        "target_ratio": c.target_line(
+            "batched ingest, encrypted / plaintext",
+            sealed_fps / plain_fps,
+            "",
+            ">=",
+            TARGET_ENCRYPT_RATIO,
+        ),
+    }
+
+
 async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {
         "bench": "ingest",
@@ -323,6 +437,9 @@ async def run(args: argparse.Namespace, home: Path, settings: Settings) -> dict[
         for phase in args.phases:
             if phase == "embed":
                 result[phase] = await phase_embed(home, gen, args, profiler)
+                continue
+            if phase == "encrypt":
+                result[phase] = await phase_encrypt(home, gen, args)
                 continue
             fn = phase_batched if phase == "batched" else phase_single
             with c.maybe_phase(profiler, f"ingest-{phase}"):
@@ -362,7 +479,7 @@ async def run_postgres(args: argparse.Namespace, settings: Settings) -> dict[str
     result: dict[str, Any] = {}
     async with await cortex.open(pg, embedder=None) as engine:
         for phase in args.phases:
-            if phase == "embed":
+            if phase in ("embed", "encrypt"):
                 continue
             c.log(f"postgres: {phase}")
             fn = phase_batched if phase == "batched" else phase_single
@@ -397,6 +514,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"  postgres single  {figures['facts_per_s']:>8,.0f} facts/s"
                 f"  p95 {figures['latency']['p95_ms']:.3f} ms"
             )
+    if "encrypt" in result:
+        e = result["encrypt"]
+        c.log(
+            f"  encrypt  {e['encrypted_facts_per_s']:>12,.0f} facts/s"
+            f"  = {e['target_ratio']['value']:.3f} x plaintext {e['plain_facts_per_s']:,.0f}"
+            f" facts/s (>= 0.8); single-store {e['single_ratio']:.3f} x"
+        )
     if "embed" in result:
         e = result["embed"]
         c.log(

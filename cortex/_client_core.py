@@ -21,10 +21,19 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from cortex.canonical import parse_ts
+from cortex.consensus import Consensus, Reputation, Vote
 from cortex.errors import (
+    ApprovalDenied,
+    ApprovalExpired,
+    ApprovalForeignTenant,
+    ApprovalInvalid,
+    ApprovalMismatch,
+    ApprovalReplayed,
+    ApprovalRequired,
     Conflict,
     CortexError,
     Forbidden,
+    GateFull,
     IntegrityError,
     NotFound,
     Overloaded,
@@ -36,6 +45,7 @@ from cortex.errors import (
     ValidationError,
     WriterCrashed,
 )
+from cortex.gate import Approval, Decision
 from cortex.model import (
     Checkpoint,
     ConsistencyProof,
@@ -77,6 +87,13 @@ _PROBLEM_ERRORS: dict[str, type[CortexError]] = {
     "store-closed": StoreClosed,
     "writer-crashed": WriterCrashed,
     "unavailable": StoreError,
+    "approval-foreign-tenant": ApprovalForeignTenant,
+    "approval-mismatch": ApprovalMismatch,
+    "approval-invalid": ApprovalInvalid,
+    "approval-expired": ApprovalExpired,
+    "approval-denied": ApprovalDenied,
+    "approval-replayed": ApprovalReplayed,
+    "gate-full": GateFull,
 }
 
 
@@ -128,6 +145,8 @@ def fact_from_dict(data: Mapping[str, Any]) -> Fact:
         deprecated_at=_when(data["deprecated_at"]),
         deprecation_reason=data["deprecation_reason"],
         superseded_by=data["superseded_by"],
+        purged_at=_when(data.get("purged_at")),
+        purge_reason=data.get("purge_reason"),
     )
 
 
@@ -170,6 +189,10 @@ def _hits(data: Mapping[str, Any]) -> list[SearchHit]:
     ]
 
 
+def _approvals(data: Mapping[str, Any]) -> builtins.list[Approval]:
+    return [Approval.from_dict(item) for item in data["items"]]
+
+
 def _report(data: Mapping[str, Any]) -> VerifyReport:
     return VerifyReport(
         problems=tuple(
@@ -180,6 +203,7 @@ def _report(data: Mapping[str, Any]) -> VerifyReport:
         facts=data["facts"],
         checkpoints=data["checkpoints"],
         truncated=data["truncated"],
+        purged=data.get("purged", 0),
     )
 
 
@@ -413,8 +437,10 @@ class Requests:
         as_of: datetime | str | None = None,
         min_confidence: float | None = None,
         include_inactive: bool = False,
+        consensus: str | None = None,
+        consensus_boost: float = 0.0,
     ) -> Call[builtins.list[SearchHit]]:
-        """The `k` facts that best answer `query`, best first."""
+        """The `k` facts that best answer `query`, best first (consensus: filter and boost)."""
         body = _clean(
             {
                 "query": query,
@@ -427,6 +453,8 @@ class Requests:
                 "as_of": _iso(as_of),
                 "min_confidence": min_confidence,
                 "include_inactive": include_inactive,
+                "consensus": consensus,
+                "consensus_boost": consensus_boost or None,
             }
         )
         return Call("POST", "/v1/search", _hits, body=body)
@@ -461,12 +489,72 @@ class Requests:
         """The tenant's latest signed checkpoint (NotFound when there is none)."""
         return Call("GET", "/v1/ledger/checkpoint", _checkpoint)
 
+    @staticmethod
+    def purge(
+        fact_id: str, reason: str, *, approval: str | None = None, all_versions: bool = False
+    ) -> Call[builtins.list[Fact]]:
+        """Erase a fact's content for good (admin; gated: ApprovalRequired without `approval`)."""
+        body = _clean({"reason": reason, "approval": approval, "all_versions": all_versions})
+        return Call("POST", f"/v1/facts/{fact_id}/purge", _facts, body=body)
+
+    @staticmethod
+    def approvals(*, include_all: bool = False) -> Call[builtins.list[Approval]]:
+        """The tenant's approvals awaiting a decision or use (`include_all`: every one)."""
+        params = {"include_all": "true"} if include_all else None
+        return Call("GET", "/v1/gate", _approvals, params=params)
+
+    @staticmethod
+    def approve(approval_id: str, *, reason: str | None = None) -> Call[Decision]:
+        """Approve a pending approval; the Decision's `token` (shown once) lets the action run."""
+        body = _clean({"reason": reason})
+        return Call("POST", f"/v1/gate/{approval_id}/approve", Decision.from_dict, body=body)
+
+    @staticmethod
+    def deny(approval_id: str, *, reason: str | None = None) -> Call[Decision]:
+        """Deny a pending approval: its action may not run."""
+        body = _clean({"reason": reason})
+        return Call("POST", f"/v1/gate/{approval_id}/deny", Decision.from_dict, body=body)
+
+    @staticmethod
+    def vote(
+        fact_id: str, value: int, *, agent: str | None = None, reason: str | None = None
+    ) -> Call[Vote]:
+        """Log a vote (+1 or -1) on an active fact (agent: default `key-<the key's id>`)."""
+        body = _clean({"value": value, "agent": agent, "reason": reason})
+        return Call("POST", f"/v1/facts/{fact_id}/votes", Vote.from_dict, body=body)
+
+    @staticmethod
+    def consensus(fact_id: str) -> Call[Consensus]:
+        """A fact's consensus: score in (-1, 1), status, and the standing votes with weights."""
+        return Call("GET", f"/v1/facts/{fact_id}/consensus", Consensus.from_dict)
+
+    @staticmethod
+    def reputation(agent: str) -> Call[Reputation]:
+        """An agent's reputation in (0, 1), its vote weight and the record they come from."""
+        return Call("GET", f"/v1/agents/{agent}/reputation", Reputation.from_dict)
+
 
 # ---------------------------------------------------------------- answers and retries
 
 
+def approval_required(body: Any) -> ApprovalRequired:
+    """The ApprovalRequired a 202 answer (the action waits for an approval) stands for."""
+    problem = body if isinstance(body, dict) else {}
+    found = problem.get("approval")
+    pending: dict[str, Any] = found if isinstance(found, dict) else {}
+    return ApprovalRequired(
+        str(problem.get("detail") or "the action waits for an approval"),
+        approval_id=str(pending.get("id")),
+        action=str(pending.get("action")),
+        expires_at=str(pending.get("expires_at")),
+    )
+
+
 def raise_for_problem(response: httpx.Response) -> None:
-    """Raise the CortexError an error answer (status >= 400) stands for; return otherwise."""
+    """Raise the CortexError an error answer (status >= 400) stands for, or ApprovalRequired
+    for a 202 (a gated action that did not run); return otherwise."""
+    if response.status_code == 202:
+        raise approval_required(response.json())
     if response.status_code < 400:
         return
     try:

@@ -7,7 +7,8 @@
 
 `Client` (blocking) and `AsyncClient` have the methods of `cortex.CortexSync` / `cortex.Cortex`
 (`store`, `store_many`, `get`, `list`, `deprecate`, `supersede`, `history`, `search`, `verify`,
-`inclusion_proof`, `consistency_proof`, `checkpoint`, `export`) returning the same model classes
+`inclusion_proof`, `consistency_proof`, `checkpoint`, `export`, `vote`, `consensus`,
+`reputation`) returning the same model classes
 and raising the same `CortexError` classes, mapped back from the service's problem types. The
 tenant (and project, for a project key) is the API key's: the methods take no `tenant`.
 Requests refused with 429 or 503 are retried after `Retry-After` (else an exponential backoff),
@@ -165,13 +166,15 @@ class Client(_ClientCore):
         drafts = builtins.list(items)
         return self._run(Requests.store_many(drafts)) if drafts else []
 
-    def export(self, path: str | os.PathLike[str]) -> int:
+    def export(self, path: str | os.PathLike[str], *, approval: str | None = None) -> int:
         """Download the tenant's bundle to `path` (atomically); return its number of entries.
 
-        Needs an admin key without a project.
+        Needs an admin key without a project. Gated: without `approval` (the token of this
+        export's approval), ApprovalRequired names the approval it waits for.
         """
-        with self._http.stream("GET", EXPORT_PATH) as response:
-            if response.status_code >= 400:
+        params = None if approval is None else {"approval": approval}
+        with self._http.stream("GET", EXPORT_PATH, params=params) as response:
+            if response.status_code != 200:
                 response.read()
                 raise_for_problem(response)
             target = AtomicFile(Path(path))
@@ -196,6 +199,13 @@ class Client(_ClientCore):
     consistency_proof = _blocking(Requests.consistency_proof)
     checkpoint = _blocking(Requests.checkpoint)
     latest_checkpoint = _blocking(Requests.latest_checkpoint)
+    vote = _blocking(Requests.vote)
+    consensus = _blocking(Requests.consensus)
+    reputation = _blocking(Requests.reputation)
+    purge = _blocking(Requests.purge)
+    approvals = _blocking(Requests.approvals)
+    approve = _blocking(Requests.approve)
+    deny = _blocking(Requests.deny)
 
 
 class AsyncClient(_ClientCore):
@@ -247,13 +257,15 @@ class AsyncClient(_ClientCore):
         drafts = builtins.list(items)
         return await self._run(Requests.store_many(drafts)) if drafts else []
 
-    async def export(self, path: str | os.PathLike[str]) -> int:
+    async def export(self, path: str | os.PathLike[str], *, approval: str | None = None) -> int:
         """Download the tenant's bundle to `path` (atomically); return its number of entries.
 
-        Needs an admin key without a project.
+        Needs an admin key without a project. Gated: without `approval` (the token of this
+        export's approval), ApprovalRequired names the approval it waits for.
         """
-        async with self._http.stream("GET", EXPORT_PATH) as response:
-            if response.status_code >= 400:
+        params = None if approval is None else {"approval": approval}
+        async with self._http.stream("GET", EXPORT_PATH, params=params) as response:
+            if response.status_code != 200:
                 await response.aread()
                 raise_for_problem(response)
             target = await asyncio.to_thread(AtomicFile, Path(path))
@@ -278,3 +290,10 @@ class AsyncClient(_ClientCore):
     consistency_proof = _awaiting(Requests.consistency_proof)
     checkpoint = _awaiting(Requests.checkpoint)
     latest_checkpoint = _awaiting(Requests.latest_checkpoint)
+    vote = _awaiting(Requests.vote)
+    consensus = _awaiting(Requests.consensus)
+    reputation = _awaiting(Requests.reputation)
+    purge = _awaiting(Requests.purge)
+    approvals = _awaiting(Requests.approvals)
+    approve = _awaiting(Requests.approve)
+    deny = _awaiting(Requests.deny)

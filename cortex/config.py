@@ -8,6 +8,7 @@ module-level settings object: build one with `Settings.load(...)` and pass it ex
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
@@ -17,7 +18,15 @@ from typing import Any
 from cortex.errors import ConfigError, ValidationError
 from cortex.model import check_name
 
-__all__ = ["DEFAULT_HOME", "SHIELD_ACTIONS", "Settings", "ShieldRule", "shield_rules"]
+__all__ = [
+    "DEFAULT_HOME",
+    "ENCRYPTED_SEARCH_MODES",
+    "GATE_ACTIONS",
+    "SHIELD_ACTIONS",
+    "Settings",
+    "ShieldRule",
+    "shield_rules",
+]
 
 DEFAULT_HOME = Path("~/.cortex")
 CONFIG_FILE_NAME = "cortex.toml"
@@ -26,6 +35,9 @@ SERVICE_DATABASE_FILE_NAME = "service.db"
 
 
 SHIELD_ACTIONS = ("block", "redact", "allow")
+GATE_ACTIONS = ("purge", "bulk_deprecate", "export", "rotate_master", "rotate_data", "policy")
+ENCRYPTED_SEARCH_MODES = ("full", "vector", "none")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 _SHIELD_SCOPES = ("tenants", "projects")
 
 
@@ -105,6 +117,13 @@ class Settings:
     # A PostgreSQL URL (postgresql://user:pass@host/db; env CORTEX_DATABASE_URL): the store lives
     # there instead of <home>/cortex.db. The signing key stays under <home>/keys.
     database_url: str | None = None
+    # Encryption at rest (`cortex init --encrypt`, docs/encryption.md): the master key file
+    # (default <home>/keys/master.key), the environment variable that holds the passphrase of a
+    # passphrase-encrypted store, and what the search indexes keep of encrypted facts ("full":
+    # words and vectors, "vector": vectors only, "none": nothing, search is off).
+    master_key_file: Path | None = None
+    passphrase_env: str = "CORTEX_PASSPHRASE"
+    encrypted_search: str = "none"
     # Service (`cortex serve`): request body limit, per-key and failed-auth token buckets.
     max_body_bytes: int = 8_388_608
     key_rate_per_second: float = 200.0
@@ -116,6 +135,18 @@ class Settings:
     # Privacy shield policy (the `[shield]` table of cortex.toml; see docs/shield.md). A mapping
     # given here is parsed like that table.
     shield: tuple[ShieldRule, ...] = ()
+    # Consensus (docs/consensus.md): a fact whose reputation-weighted vote score is at least
+    # `consensus_verified` is verified; at most `consensus_disputed`, disputed.
+    consensus_verified: float = 0.5
+    consensus_disputed: float = -0.5
+    # Approval gate (docs/gate.md): the actions that wait for an admin's approval (a TOML list,
+    # or comma-separated in CORTEX_GATED_ACTIONS; empty: none), how many facts one deprecation
+    # may name before it counts as bulk, pending approvals allowed per tenant, and how long an
+    # approval lives (seconds) before it expires unused.
+    gated_actions: tuple[str, ...] = GATE_ACTIONS
+    gate_bulk_threshold: int = 10
+    gate_max_pending: int = 100
+    gate_ttl: float = 86_400.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -152,6 +183,18 @@ class Settings:
             and self.database_url.startswith(("postgresql://", "postgres://"))
         ):
             raise ConfigError("setting database_url must start with postgresql:// or postgres://")
+        if self.master_key_file is not None:
+            object.__setattr__(self, "master_key_file", Path(self.master_key_file).expanduser())
+        if not isinstance(self.passphrase_env, str) or not _ENV_NAME.fullmatch(self.passphrase_env):
+            raise ConfigError(
+                f"setting passphrase_env must be an environment variable name, got"
+                f" {self.passphrase_env!r}"
+            )
+        if self.encrypted_search not in ENCRYPTED_SEARCH_MODES:
+            raise ConfigError(
+                "setting encrypted_search must be 'full', 'vector' or 'none', got"
+                f" {self.encrypted_search!r}"
+            )
         if self.embedder not in ("minilm", "none"):
             raise ConfigError(f"setting embedder must be 'minilm' or 'none', got {self.embedder!r}")
         if not isinstance(self.write_timeout, int | float) or self.write_timeout <= 0:
@@ -162,6 +205,20 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
                 raise ConfigError(f"setting {name} must be a number > 0, got {value!r}")
+        object.__setattr__(self, "gated_actions", _gated_actions(self.gated_actions))
+        for name in ("gate_bulk_threshold", "gate_max_pending"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
+        ttl = self.gate_ttl
+        if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
+            raise ConfigError(f"setting gate_ttl must be a number of seconds > 0, got {ttl!r}")
+        for name, low, high in (("consensus_verified", 0, 1), ("consensus_disputed", -1, 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"setting {name} must be a number, got {value!r}")
+            if not low < value < high:
+                raise ConfigError(f"setting {name} must be in ({low}, {high}), got {value!r}")
 
     @property
     def database_path(self) -> Path:
@@ -189,9 +246,19 @@ class Settings:
         return self.keys_dir / "signing.pub"
 
     @property
+    def master_key_path(self) -> Path:
+        """The master key file of an encrypted store (mode 0600, created by `init --encrypt`)."""
+        return self.master_key_file or self.keys_dir / "master.key"
+
+    @property
     def server_secret_path(self) -> Path:
         """The 32-byte secret that keys API key hashes (mode 0600, created by `cortex init`)."""
         return self.keys_dir / "server.secret"
+
+    @property
+    def gate_key_path(self) -> Path:
+        """The 32-byte HMAC key of approval tokens (mode 0600, created by `cortex init`)."""
+        return self.keys_dir / "gate.key"
 
     @property
     def service_database_path(self) -> Path:
@@ -235,6 +302,21 @@ class Settings:
             return cls(**values)
         except TypeError as exc:
             raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def _gated_actions(value: object) -> tuple[str, ...]:
+    """The `gated_actions` setting as a tuple of known action names (from text or a list)."""
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"setting gated_actions must be a list of action names, got {value!r}")
+    unknown = sorted(set(value) - set(GATE_ACTIONS))
+    if unknown:
+        raise ConfigError(
+            f"setting gated_actions: unknown action(s) {', '.join(unknown)};"
+            f" known: {', '.join(GATE_ACTIONS)}"
+        )
+    return tuple(dict.fromkeys(value))
 
 
 def _read_toml(path: Path, known: Mapping[str, Any]) -> dict[str, Any]:

@@ -30,13 +30,45 @@ from numpy.typing import NDArray
 
 from cortex.canonical import parse_ts
 from cortex.config import Settings
+from cortex.consensus import (
+    Consensus,
+    ConsensusFilter,
+    ConsensusPolicy,
+    ConsensusTally,
+    Reputation,
+    Vote,
+    check_search,
+    rank_by_consensus,
+    vote_payload,
+)
+from cortex.crypto import (
+    KEY_ROTATE_OP,
+    DataRotation,
+    EnvelopeCipher,
+    MasterRotation,
+    enable_encryption,
+    open_cipher,
+    rotate_data,
+    rotate_master,
+)
 from cortex.crypto.keys import (
     create_signing_key,
     load_public_key,
     load_signing_key,
     write_private_file,
 )
-from cortex.errors import ConfigError, IntegrityError, StoreClosed, ValidationError
+from cortex.errors import (
+    ConfigError,
+    Conflict,
+    IntegrityError,
+    NotFound,
+    SearchDisabled,
+    ShieldBlocked,
+    StoreClosed,
+    ValidationError,
+)
+from cortex.gate import Approval, ApprovalGate, Decision
+from cortex.gate.tokens import GATE_KEY_BYTES
 from cortex.ledger.checkpoint import sign_checkpoint
 from cortex.model import (
     Checkpoint,
@@ -52,16 +84,22 @@ from cortex.model import (
     VerifyReport,
     check_name,
 )
+from cortex.report.build import ComplianceReport, FactConsensus, build_report
+from cortex.report.build import Progress as ReportProgress
+from cortex.report.tally import parse_period
 from cortex.search.batching import EmbeddingBatcher
 from cortex.search.embedder import Embedder, make_embedder
-from cortex.search.searcher import Searcher, SearchMode, SearchOptions
+from cortex.search.searcher import MAX_TOP_K, Searcher, SearchMode, SearchOptions
 from cortex.search.text import index_text
-from cortex.shield.scanner import Shield
+from cortex.shield.scanner import Shield, position, redact
 from cortex.store.base import (
     AppendEvent,
     Deprecate,
     ListFilter,
     MakeCheckpoint,
+    MasterRecord,
+    Purge,
+    Purged,
     ReindexFacts,
     SearchData,
     StoreFacts,
@@ -90,6 +128,15 @@ MAX_REASON = 2000
 _INLINE_INDEX_TEXTS = 16
 _INLINE_SCREEN_CHARS = 65_536
 MAX_PAGE = 1000
+# What an encrypted store with encrypted_search = "none" indexes of a fact: nothing.
+_NO_SEARCH_DATA = SearchData("", "")
+_SEARCH_OFF = (
+    "search is off for this encrypted store (encrypted_search = 'none': no index keeps its"
+    " facts' words or meaning); set encrypted_search = 'vector' or 'full' and run"
+    " `cortex reindex --full` to enable it (docs/encryption.md says what each reveals)"
+)
+MAX_BULK_DEPRECATE = 10_000
+_BULK_CHUNK = 500
 _DRAFT_FIELDS = frozenset(
     {
         "content",
@@ -112,12 +159,19 @@ class InitResult:
     home: Path
     created: bool
     public_key_pem: bytes
+    # Encryption at rest: "file" or "passphrase" when the store is encrypted, else None.
+    encryption: str | None = None
 
 
-def init_home(settings: Settings) -> InitResult:
+def init_home(
+    settings: Settings, *, encrypt: bool = False, passphrase: str | None = None
+) -> InitResult:
     """Create the data directory, its signing key and server secret (0600) and database.
 
-    A no-op for what is already present.
+    A no-op for what is already present. With `encrypt` (or a `passphrase`), a new store is
+    encrypted at rest: its master key is a new key file (`settings.master_key_path`, 0600) or is
+    derived from `passphrase`; see docs/encryption.md. A store that already holds data in the
+    clear cannot be encrypted afterwards (Conflict).
     """
     home = settings.home
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -138,10 +192,51 @@ def init_home(settings: Settings) -> InitResult:
             )
         # Keys the HMAC of every API key (`cortex serve`); never defaulted, never replaced.
         write_private_file(settings.server_secret_path, secrets.token_bytes(32))
+    if not settings.gate_key_path.exists():
+        # Signs approval tokens (docs/gate.md); made here, on an existing home too, never on use.
+        write_private_file(settings.gate_key_path, secrets.token_bytes(GATE_KEY_BYTES))
     key = load_signing_key(settings.signing_key_path)
     if settings.database_url is None:  # a PostgreSQL schema is migrated when the engine opens
         SqliteStore.create(settings.database_path)
-    return InitResult(home, created, _public_pem(key.public_key()))
+    record = None
+    if encrypt or passphrase is not None:
+        # The stores are async: run the one-off setup on a private loop (callers may be async).
+        _run_private(_enable_encryption(settings, passphrase))
+        record = _run_private(_master_record(settings))
+    elif settings.database_url is None:
+        record = SqliteStore.read_master_record(settings.database_path)
+    encryption = None if record is None else record.source
+    return InitResult(home, created, _public_pem(key.public_key()), encryption)
+
+
+def _run_private(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion on a private event loop thread (from blocking code)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="cortex-init") as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+async def _master_record(settings: Settings) -> MasterRecord | None:
+    """The encryption record of the store `settings` point at (None: plaintext)."""
+    if settings.database_url is not None:
+        return await PostgresStore.read_master_record(
+            settings.database_url, timeout=min(10.0, settings.write_timeout)
+        )
+    return await asyncio.to_thread(SqliteStore.read_master_record, settings.database_path)
+
+
+async def _enable_encryption(settings: Settings, passphrase: str | None) -> None:
+    """Record a new master key in the store (a no-op when it is already encrypted)."""
+    if await _master_record(settings) is not None:
+        return
+    store: SqliteStore | PostgresStore
+    if settings.database_url is not None:
+        store = await PostgresStore.open(settings.database_url, pool_size=1)
+    else:
+        store = await SqliteStore.open(settings.database_path, read_threads=1, create=False)
+    try:
+        await enable_encryption(store, settings, passphrase)
+    finally:
+        await store.close()
 
 
 def _public_pem(key: Ed25519PublicKey) -> bytes:
@@ -216,8 +311,13 @@ class Cortex:
         key: Ed25519PrivateKey,
         embedder: Embedder | None,
         shield: Shield | None = None,
+        cipher: EnvelopeCipher | None = None,
     ) -> None:
         self.settings = settings
+        # Encryption at rest: the store's cipher (None: plaintext) and what the search indexes
+        # keep of encrypted facts ("full" for a plaintext store; see docs/encryption.md).
+        self._cipher = cipher
+        self._index_mode = "full" if cipher is None else settings.encrypted_search
         self._shield = shield if shield is not None else Shield(settings.shield)
         self._store = store
         self._writer = writer
@@ -240,6 +340,20 @@ class Cortex:
             index_dir=settings.index_dir,
             ann_threshold=settings.ann_threshold,
             merge_at=min(10_000, max(1, settings.ann_threshold // 2)),
+        )
+        self._consensus = ConsensusTally(
+            store,
+            ConsensusPolicy(
+                verified_at=settings.consensus_verified, disputed_at=settings.consensus_disputed
+            ),
+        )
+        self._gate = ApprovalGate(
+            gated_actions=settings.gated_actions,
+            ttl=settings.gate_ttl,
+            max_pending=settings.gate_max_pending,
+            key_path=settings.gate_key_path,
+            append=self._append_event,
+            read=self.events,
         )
         self._closed = False
 
@@ -270,6 +384,10 @@ class Cortex:
         def signer(tenant: str, size: int, root: bytes, ts: str) -> Checkpoint:
             return sign_checkpoint(key, tenant, size, root, ts)
 
+        # An encrypted store opens only with its master key (ConfigError / WrongKey before
+        # anything is served); the cipher is passed to the store explicitly.
+        record = await _master_record(settings)
+        cipher = None if record is None else await open_cipher(record, settings, os.environ)
         store: SqliteStore | PostgresStore
         if settings.database_url is not None:
             store = await PostgresStore.open(
@@ -278,6 +396,7 @@ class Cortex:
                 checkpoint_every=settings.checkpoint_every,
                 signer=signer,
                 timeout=min(10.0, settings.write_timeout),
+                cipher=cipher,
             )
         else:
             store = await SqliteStore.open(
@@ -286,6 +405,7 @@ class Cortex:
                 checkpoint_every=settings.checkpoint_every,
                 signer=signer,
                 create=False,
+                cipher=cipher,
             )
         writer = GroupCommitWriter(
             store.apply_writes,
@@ -295,7 +415,7 @@ class Cortex:
         )
         writer.start()
         chosen = make_embedder(settings.embedder) if embedder == "settings" else embedder
-        return cls(settings, store, writer, key, chosen, shield=shield)
+        return cls(settings, store, writer, key, chosen, shield=shield, cipher=cipher)
 
     async def aclose(self) -> None:
         """Finish queued writes, stop the writer and close the store. Idempotent."""
@@ -492,6 +612,8 @@ class Cortex:
         Vectors come from the embedding batcher, so the texts of concurrent writes (and
         queries) share model batches.
         """
+        if self._index_mode == "none":  # an encrypted store that keeps no search data
+            return tuple(_NO_SEARCH_DATA for _ in drafts)
         if self._batcher is None:
             if len(drafts) <= _INLINE_INDEX_TEXTS:
                 # A few texts to split: cheaper here (tens of µs) than a hop to another thread.
@@ -515,6 +637,8 @@ class Cortex:
         if matrix is not None and self._embedder is not None:
             vectors = [row.tobytes() for row in matrix]
             model_id = self._embedder.model_id
+        if self._index_mode != "full":  # encrypted, vectors only: no words in the text index
+            return tuple(SearchData("", "", vector, model_id) for vector in vectors)
         return tuple(
             SearchData(index_text(d.content), index_text(" ".join(d.tags)), vector, model_id)
             for d, vector in zip(drafts, vectors, strict=True)
@@ -537,6 +661,8 @@ class Cortex:
         Memory stays bounded by `batch`.
         """
         name = self._tenant(tenant)
+        if self._index_mode == "none":
+            raise SearchDisabled(_SEARCH_OFF)
         if self._embedder is None and not full:
             raise ValidationError(
                 "this engine has no embedder: only a full rebuild of the text index applies"
@@ -571,6 +697,8 @@ class Cortex:
         as_of: datetime | str | None = None,
         min_confidence: float | None = None,
         include_inactive: bool = False,
+        consensus: ConsensusFilter | None = None,
+        consensus_boost: float = 0.0,
         tenant: str | None = None,
     ) -> builtins.list[SearchHit]:
         """The `k` facts that best answer `query`, best first, by meaning and by words.
@@ -580,6 +708,13 @@ class Cortex:
         back whenever that many facts pass them. With `as_of`, only facts valid at that instant
         are searched, as they were recorded then. A text-only engine (embedder "none") treats
         "hybrid" as "text".
+
+        `consensus` ("verified" or "not_disputed") and `consensus_boost` (0-10) act on the
+        fused candidates: the best max(4k, 100) (at most 1000) are fetched, filtered by their
+        facts' consensus status as of now, and with a boost b re-ranked by their min-max
+        normalised score plus b times their consensus score (the hits' new `score`); see
+        `cortex.consensus.rank_by_consensus`. A fact outside those candidates is not found, so
+        fewer than `k` hits may come back. Without either, results are exactly as before.
         """
         if min_confidence is not None and (
             isinstance(min_confidence, bool)
@@ -596,8 +731,96 @@ class Cortex:
             as_of=_when(as_of, "as_of"),
             min_confidence=None if min_confidence is None else float(min_confidence),
         )
-        return await self._searcher.search(
-            self._tenant(tenant), query, k=k, mode=mode, filters=filters
+        boost = check_search(consensus, consensus_boost)
+        name = self._tenant(tenant)
+        mode = self._encrypted_search_mode(mode)
+        if consensus is None and not boost:
+            return await self._searcher.search(name, query, k=k, mode=mode, filters=filters)
+        pool = min(MAX_TOP_K, max(4 * k, 100)) if isinstance(k, int) and 0 < k <= MAX_TOP_K else k
+        hits = await self._searcher.search(name, query, k=pool, mode=mode, filters=filters)
+        settlement = (await self._consensus.snapshot(name)).settlement
+        return rank_by_consensus(hits, settlement.score_of, consensus=consensus, boost=boost, k=k)
+
+    def _encrypted_search_mode(self, mode: SearchMode) -> SearchMode:
+        """The search mode an encrypted store allows for `mode` (SearchDisabled if none)."""
+        if self._index_mode == "full":
+            return mode
+        if self._index_mode == "none":
+            raise SearchDisabled(_SEARCH_OFF)
+        if mode == "text":
+            raise SearchDisabled(
+                "text search is off for this encrypted store (encrypted_search = 'vector'):"
+                " its text index keeps no words; search with mode 'vector' or 'hybrid'"
+            )
+        return "vector"
+
+    # ------------------------------------------------------------------ encryption at rest
+
+    @property
+    def encrypted(self) -> bool:
+        """True when fact content and meta are stored encrypted (see docs/encryption.md)."""
+        return self._cipher is not None
+
+    def _require_cipher(self) -> EnvelopeCipher:
+        if self._closed:
+            raise StoreClosed("the engine is closed; open a new one")
+        if self._cipher is None:
+            raise ConfigError(
+                "this store is not encrypted: encryption is chosen at `cortex init --encrypt`"
+            )
+        return self._cipher
+
+    def _key_rotate_logger(
+        self, actor: str | None
+    ) -> Callable[[str, Mapping[str, Any]], Coroutine[Any, Any, Transaction]]:
+        async def log(tenant: str, payload: Mapping[str, Any]) -> Transaction:
+            return await self._append_event(
+                KEY_ROTATE_OP, None, payload, tenant=tenant, actor=actor
+            )
+
+        return log
+
+    async def rotate_master_key(
+        self, *, passphrase: str | None = None, actor: str | None = None
+    ) -> MasterRotation:
+        """Re-wrap every data key under a new master key; no fact is rewritten.
+
+        The new key is a new key file (replacing `settings.master_key_path` once the store has
+        committed to it) or, with `passphrase`, derived from that passphrase. Logged as a
+        `key_rotate` event in every tenant that has a data key.
+        """
+        cipher = self._require_cipher()
+        return await rotate_master(
+            self._store,
+            cipher,
+            self.settings,
+            self._key_rotate_logger(actor),
+            passphrase=passphrase,
+        )
+
+    async def rotate_data_key(
+        self,
+        tenant: str | None = None,
+        *,
+        progress: Callable[[int, int], None] | None = None,
+        batch: int = 500,
+        actor: str | None = None,
+    ) -> DataRotation:
+        """Give the tenant a new data key and re-encrypt its facts with it, `batch` at a time.
+
+        The batches go through the writer, so normal writes continue meanwhile (and are sealed
+        with the new key). Resumable: rerun after a crash to finish. `progress(done, total)` is
+        called after each batch. Logged as a `key_rotate` event.
+        """
+        self._require_cipher()
+        name = self._tenant(tenant)
+        return await rotate_data(
+            self._store,
+            self._write,
+            self._key_rotate_logger(actor),
+            name,
+            batch=batch,
+            progress=progress,
         )
 
     # ------------------------------------------------------------------ ledger
@@ -644,9 +867,24 @@ class Cortex:
         """Every stored checkpoint of the tenant, by tree size."""
         return await self._store.checkpoints(self._tenant(tenant))
 
-    async def export(self, path: str | os.PathLike[str], *, tenant: str | None = None) -> int:
-        """Write the tenant's self-contained bundle to `path`; return its number of entries."""
-        return await self._store.export(self._tenant(tenant), Path(path), self.public_key_pem)
+    async def export(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        approval: str | None = None,
+        actor: str | None = None,
+        tenant: str | None = None,
+    ) -> int:
+        """Write the tenant's self-contained bundle to `path`; return its number of entries.
+
+        Gated (`export` in `gated_actions`, the default): without `approval` (a token from
+        `approve`), ApprovalRequired names the pending approval and nothing is written.
+        """
+        name = self._tenant(tenant)
+        if not await self._store.tree_size(name):  # no approval is asked for nothing
+            raise NotFound(f"tenant {name!r} has no ledger yet")
+        await self._gated("export", {}, approval, tenant=name, actor=actor)
+        return await self._store.export(name, Path(path), self.public_key_pem)
 
     async def stats(self, *, tenant: str | None = None) -> Stats:
         """Counts of facts by status, transactions and checkpoints."""
@@ -699,6 +937,262 @@ class Cortex:
         if isinstance(ops, str) or not all(isinstance(op, str) for op in wanted):
             raise ValidationError("ops must be a list of op names")
         return await self._store.events(self._tenant(tenant), wanted, subject, after_seq, limit)
+
+    # ---- gate and purge
+
+    async def _gated(
+        self,
+        action: str,
+        params: Mapping[str, Any],
+        approval: str | None,
+        *,
+        tenant: str,
+        actor: str | None = None,
+    ) -> str | None:
+        """Let a declared risky action run: None when `action` is not gated, else the id of the
+        approval whose token (`approval`) this run spent.
+
+        Without a token, ApprovalRequired names the pending approval it recorded (or the
+        identical one already pending); a token that does not allow exactly this action and
+        `params` now raises its typed error (cortex.errors, `Approval*`). Call it after the
+        action's own checks and before it changes anything. For the features' use (purge,
+        export, bulk deprecation, key rotation); `params` must have a canonical JSON form.
+        """
+        return await self._gate.check(action, params, approval, tenant=tenant, actor=actor)
+
+    async def approvals(
+        self, *, include_all: bool = False, tenant: str | None = None
+    ) -> builtins.list[Approval]:
+        """The tenant's approvals that await a decision or use, oldest first (`include_all`:
+        every approval, denied, used and expired ones too)."""
+        found = await self._gate.approvals(self._tenant(tenant))
+        return found if include_all else [a for a in found if a.state in ("pending", "approved")]
+
+    async def approve(
+        self,
+        approval_id: str,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        tenant: str | None = None,
+    ) -> Decision:
+        """Approve a pending approval; the Decision's `token` (shown once) lets its action run.
+
+        Re-run the action with `approval=token` before the approval expires; the token works
+        once, for that action with those parameters only.
+        """
+        return await self._gate.decide(
+            approval_id, "approve", reason, tenant=self._tenant(tenant), actor=actor
+        )
+
+    async def deny(
+        self,
+        approval_id: str,
+        *,
+        reason: str | None = None,
+        actor: str | None = None,
+        tenant: str | None = None,
+    ) -> Decision:
+        """Deny a pending approval: its action may not run (ask again for a new approval)."""
+        return await self._gate.decide(
+            approval_id, "deny", reason, tenant=self._tenant(tenant), actor=actor
+        )
+
+    async def purge(
+        self,
+        fact_id: str,
+        reason: str,
+        *,
+        approval: str | None = None,
+        all_versions: bool = False,
+        actor: str | None = None,
+        tenant: str | None = None,
+    ) -> builtins.list[Fact]:
+        """Destroy a fact's content, tags and meta for good; return the purged versions.
+
+        The right to erasure without breaking the proof: the fact's ledger entries stay, so
+        `verify` still passes (it counts the fact as purged), while nothing of what it said
+        remains in the database, its journal or the search indexes. `get`, `list` and `history`
+        show it with status "purged" and empty content; search never finds it. Only this version
+        of a superseded chain is purged, unless `all_versions`. Gated (`purge`): without
+        `approval`, ApprovalRequired names the pending approval and nothing changes.
+        """
+        name = self._tenant(tenant)
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError("a reason is required: say why the fact must be erased")
+        if len(reason) > MAX_REASON:
+            raise ValidationError(f"reason is {len(reason)} characters; the limit is {MAX_REASON}")
+        if not isinstance(all_versions, bool):
+            raise ValidationError("all_versions must be true or false")
+        why = reason.strip()
+        fact = await self._store.get_fact(name, fact_id)  # NotFound before approval is asked
+        if fact.status == "purged" and not all_versions:
+            raise Conflict(f"fact {fact.id} is already purged")
+        params = {"fact_id": fact.id, "reason": why, "all_versions": all_versions}
+        approval_id = await self._gated("purge", params, approval, tenant=name, actor=actor)
+        purged = await self._write(Purge(name, fact.id, why, actor, approval_id, all_versions))
+        assert isinstance(purged, Purged)
+        await self._searcher.drop(name, purged.rowids)
+        return builtins.list(purged.facts)
+
+    async def deprecate_many(
+        self,
+        fact_ids: Iterable[str],
+        reason: str,
+        *,
+        approval: str | None = None,
+        actor: str | None = None,
+        tenant: str | None = None,
+    ) -> builtins.list[Fact]:
+        """Deprecate several active facts with one reason; return them in the order given.
+
+        Every fact is checked first (NotFound, or Conflict when one is not active): nothing
+        changes unless all can be deprecated. More than `gate_bulk_threshold` facts is a bulk
+        deprecation, gated (`bulk_deprecate`): without `approval`, ApprovalRequired. Each fact
+        gets its own `deprecate` entry, committed in group commits; should a concurrent change
+        make one fail meanwhile, the others still commit and that error is raised after them.
+        """
+        name = self._tenant(tenant)
+        why = _reason(reason)
+        if isinstance(fact_ids, str):
+            raise ValidationError("fact_ids must be a list of fact ids")
+        ids = builtins.list(dict.fromkeys(fact_ids))
+        if not all(isinstance(i, str) for i in ids):
+            raise ValidationError("fact_ids must be a list of fact ids")
+        if len(ids) > MAX_BULK_DEPRECATE:
+            raise ValidationError(
+                f"{len(ids)} facts at once; the limit is {MAX_BULK_DEPRECATE} per call"
+            )
+        for start in range(0, len(ids), _BULK_CHUNK):
+            chunk = ids[start : start + _BULK_CHUNK]
+            for fact in await asyncio.gather(*(self._store.get_fact(name, i) for i in chunk)):
+                if fact.status != "active":
+                    raise Conflict(
+                        f"fact {fact.id} is already {fact.status}; only active facts can change"
+                    )
+        if len(ids) > self.settings.gate_bulk_threshold:
+            params = {"fact_ids": sorted(ids), "reason": why}
+            await self._gated("bulk_deprecate", params, approval, tenant=name, actor=actor)
+        done: builtins.list[Fact] = []
+        failed: builtins.list[BaseException] = []
+        for start in range(0, len(ids), _BULK_CHUNK):
+            chunk = ids[start : start + _BULK_CHUNK]
+            outcomes = await asyncio.gather(
+                *(self._write(Deprecate(name, i, why, actor)) for i in chunk),
+                return_exceptions=True,
+            )
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    failed.append(outcome)
+                else:
+                    assert isinstance(outcome, Fact)
+                    done.append(outcome)
+        if failed:
+            raise failed[0]
+        return done
+
+    # ------------------------------------------------------------------ consensus
+
+    async def vote(
+        self,
+        fact_id: str,
+        value: int,
+        *,
+        agent: str,
+        reason: str | None = None,
+        tenant: str | None = None,
+    ) -> Vote:
+        """Log `agent`'s vote (+1 or -1) on an active fact; its latest vote is the one that counts.
+
+        One `vote` ledger entry per call; a later vote by the same agent replaces this one for
+        scoring (both stay in the ledger). Voting on a deprecated or superseded fact is a
+        Conflict: its outcome is settled (vote on the newer version instead). The reason passes
+        through the privacy shield like a fact's content (the ledger cannot forget it).
+        """
+        name = self._tenant(tenant)
+        agent, payload = vote_payload(value, agent, reason)
+        fact = await self._store.get_fact(name, fact_id)
+        if fact.status != "active":
+            raise Conflict(
+                f"fact {fact_id!r} is {fact.status}: votes on it no longer count"
+                + (f"; vote on {fact.superseded_by}" if fact.superseded_by else "")
+            )
+        if payload["reason"] is not None:
+            payload["reason"] = self._screen_text(name, fact.project, "reason", payload["reason"])
+        tx = await self._append_event(
+            "vote", fact.id, payload, tenant=name, actor=agent, require_fact=True
+        )
+        return Vote.from_transaction(tx)
+
+    async def consensus(self, fact_id: str, *, tenant: str | None = None) -> Consensus:
+        """A fact's consensus: score in (-1, 1), status, and the standing votes with weights.
+
+        Computed from the ledger as it is now (docs/consensus.md has the formulas).
+        """
+        name = self._tenant(tenant)
+        fact = await self._store.get_fact(name, fact_id)
+        return await self._consensus.consensus(name, fact)
+
+    async def reputation(self, agent: str, *, tenant: str | None = None) -> Reputation:
+        """An agent's reputation in (0, 1), its vote weight and the record they come from.
+
+        An agent that never wrote a settled fact or cast a timely vote has the prior (0.5).
+        """
+        name = self._tenant(tenant)
+        return await self._consensus.reputation(name, check_name("agent", agent))
+
+    def _screen_text(self, tenant: str, project: str, field: str, text: str) -> str:
+        """`text` after the shield's policy: ShieldBlocked naming `field`, or redacted."""
+        verdicts = self._shield.inspect(text, tenant=tenant, project=project)
+        for verdict in verdicts:
+            if verdict.action == "block":
+                found = verdict.finding
+                line, column = position(text, found.start)
+                raise ShieldBlocked(
+                    f"{field} holds a {found.category} ({found.kind}) at line {line}, column"
+                    f" {column}; the shield policy for tenant '{tenant}', project '{project}'"
+                    " blocks it: remove it, or change the [shield] policy (docs/shield.md)",
+                    kind=found.kind,
+                    category=found.category,
+                    field=field,
+                    start=found.start,
+                    end=found.end,
+                    line=line,
+                    column=column,
+                )
+        return redact(text, [v.finding for v in verdicts if v.action == "redact"])
+
+    # ------------------------------------------------------------------ report
+
+    async def report(
+        self,
+        *,
+        start: datetime | str | None = None,
+        end: datetime | str | None = None,
+        progress: ReportProgress | None = None,
+        tenant: str | None = None,
+    ) -> ComplianceReport:
+        """The tenant's record-keeping report from `start` to `end` (see docs/report.md).
+
+        Both bounds are inclusive and optional; a date alone means that whole day. Render the
+        result with `cortex.report.render(report, "md" | "json" | "html")`.
+        """
+        name = self._tenant(tenant)
+
+        async def consensus() -> Mapping[str, FactConsensus]:
+            return (await self._consensus.snapshot(name)).settlement.scores
+
+        return await build_report(
+            self,
+            name,
+            public_key=self._public_key,
+            settings=self.settings,
+            entry_at=lambda seq: self._store.transaction(name, seq),
+            period=parse_period(start, end),
+            progress=progress,
+            encrypted=self.encrypted,
+            consensus=consensus,
+        )
 
 
 async def open(path: Settings | str | os.PathLike[str] | None = None, **options: Any) -> Cortex:
@@ -858,7 +1352,18 @@ class CortexSync:
     export = _blocking(Cortex.export)
     stats = _blocking(Cortex.stats)
     tenants = _blocking(Cortex.tenants)
+    rotate_master_key = _blocking(Cortex.rotate_master_key)
+    rotate_data_key = _blocking(Cortex.rotate_data_key)
     events = _blocking(Cortex.events)
+    approvals = _blocking(Cortex.approvals)
+    approve = _blocking(Cortex.approve)
+    deny = _blocking(Cortex.deny)
+    purge = _blocking(Cortex.purge)
+    deprecate_many = _blocking(Cortex.deprecate_many)
+    report = _blocking(Cortex.report)
+    vote = _blocking(Cortex.vote)
+    consensus = _blocking(Cortex.consensus)
+    reputation = _blocking(Cortex.reputation)
 
 
 def connect(

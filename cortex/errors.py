@@ -7,14 +7,24 @@ code inside the package raises the most specific class with a message a user can
 from __future__ import annotations
 
 __all__ = [
+    "ApprovalDenied",
+    "ApprovalExpired",
+    "ApprovalForeignTenant",
+    "ApprovalInvalid",
+    "ApprovalMismatch",
+    "ApprovalReplayed",
+    "ApprovalRequired",
     "ConfigError",
     "Conflict",
     "CortexError",
+    "DecryptionError",
     "Forbidden",
+    "GateFull",
     "IntegrityError",
     "NotFound",
     "Overloaded",
     "RateLimited",
+    "SearchDisabled",
     "ShieldBlocked",
     "StoreClosed",
     "StoreError",
@@ -22,6 +32,7 @@ __all__ = [
     "Unauthorized",
     "ValidationError",
     "WriterCrashed",
+    "WrongKey",
 ]
 
 
@@ -47,6 +58,23 @@ class ConfigError(CortexError):
 
 class IntegrityError(CortexError):
     """Stored data failed an integrity check (hash, signature, proof)."""
+
+
+class WrongKey(ConfigError):
+    """The master key (key file or passphrase) given is not the one this encrypted store uses."""
+
+
+class DecryptionError(IntegrityError):
+    """A sealed field of fact `fact_id` does not decrypt: altered, or moved from another row."""
+
+    def __init__(self, message: str, *, fact_id: str, field: str) -> None:
+        super().__init__(message)
+        self.fact_id = fact_id
+        self.field = field
+
+
+class SearchDisabled(Conflict):
+    """Search is switched off for this encrypted store (`encrypted_search`)."""
 
 
 class StoreError(CortexError):
@@ -119,3 +147,48 @@ class ShieldBlocked(CortexError):
         self.line = line
         self.column = column
         self.item = item
+
+
+# ---- approval gate (cortex/gate): a risky action waits for an admin's signed yes
+
+
+class ApprovalRequired(CortexError):
+    """A declared risky action did not run: it waits for an admin's approval.
+
+    `approval_id` names the pending approval (`cortex gate approve ID`); re-run the action with
+    the token the approval returns. `expires_at` (RFC 3339) is when the approval lapses.
+    """
+
+    def __init__(self, message: str, *, approval_id: str, action: str, expires_at: str) -> None:
+        super().__init__(message)
+        self.approval_id = approval_id
+        self.action = action
+        self.expires_at = expires_at
+
+
+class GateFull(Conflict):
+    """The tenant has as many pending approvals as `gate_max_pending` allows."""
+
+
+class ApprovalInvalid(Forbidden):
+    """The approval token is malformed, forged or altered (its signature does not verify)."""
+
+
+class ApprovalForeignTenant(ApprovalInvalid):
+    """The approval token was issued for another tenant."""
+
+
+class ApprovalMismatch(ApprovalInvalid):
+    """The approval token allows another action, or the same action with other parameters."""
+
+
+class ApprovalExpired(Forbidden):
+    """The approval (or its token) expired before it was decided or used."""
+
+
+class ApprovalDenied(Forbidden):
+    """An admin denied this approval: its action may not run."""
+
+
+class ApprovalReplayed(Conflict):
+    """The approval token was already used: each token runs its action once."""

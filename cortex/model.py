@@ -39,7 +39,7 @@ MAX_TAGS = 64
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _TAG = re.compile(r"^[^\s,][^,\n\r\t]{0,63}$")
 
-FactStatus = Literal["active", "deprecated", "superseded"]
+FactStatus = Literal["active", "deprecated", "superseded", "purged"]
 ProblemKind = Literal[
     "content_changed",
     "entry_altered",
@@ -173,10 +173,15 @@ class Fact:
     deprecated_at: datetime | None = None
     deprecation_reason: str | None = None
     superseded_by: str | None = None
+    # Set by a purge (right to erasure): content, tags and meta were destroyed at `purged_at`.
+    purged_at: datetime | None = None
+    purge_reason: str | None = None
 
     @property
     def status(self) -> FactStatus:
-        """`superseded`, `deprecated` or `active`, as the record stands now."""
+        """`purged`, `superseded`, `deprecated` or `active`, as the record stands now."""
+        if self.purged_at is not None:
+            return "purged"
         if self.superseded_by is not None:
             return "superseded"
         if self.deprecated_at is not None:
@@ -224,6 +229,8 @@ class Fact:
             "deprecated_at": _iso(self.deprecated_at),
             "deprecation_reason": self.deprecation_reason,
             "superseded_by": self.superseded_by,
+            "purged_at": _iso(self.purged_at),
+            "purge_reason": self.purge_reason,
         }
 
 
@@ -399,7 +406,11 @@ class Problem:
 
 @dataclass(frozen=True, slots=True)
 class VerifyReport:
-    """The outcome of `verify`: `ok` is True only when `problems` is empty."""
+    """The outcome of `verify`: `ok` is True only when `problems` is empty.
+
+    `purged` counts the facts (among `facts`) whose content was destroyed by a logged purge:
+    their digests cannot be recomputed; their purge entries are checked instead.
+    """
 
     problems: tuple[Problem, ...]
     tenants: int
@@ -407,6 +418,7 @@ class VerifyReport:
     facts: int
     checkpoints: int
     truncated: bool = False
+    purged: int = 0
 
     @property
     def ok(self) -> bool:
@@ -421,6 +433,7 @@ class VerifyReport:
             "entries": self.entries,
             "facts": self.facts,
             "checkpoints": self.checkpoints,
+            "purged": self.purged,
             "problems": [p.to_dict() for p in self.problems],
             "truncated": self.truncated,
         }
@@ -439,6 +452,7 @@ class Stats:
     checkpoints: int
     latest_checkpoint_size: int | None
     database_bytes: int
+    purged: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -452,4 +466,5 @@ class Stats:
             "checkpoints": self.checkpoints,
             "latest_checkpoint_size": self.latest_checkpoint_size,
             "database_bytes": self.database_bytes,
+            "purged": self.purged,
         }

@@ -27,7 +27,8 @@ from cortex.api.limits import BodyLimitMiddleware, TokenBuckets, WriteShedMiddle
 from cortex.api.metrics import ApiMetrics, TimedEmbedder
 from cortex.api.middleware import ServiceMiddleware
 from cortex.api.problems import install_problem_handlers
-from cortex.api.routers import facts, keys, ledger, search, service
+from cortex.api.routers import consensus, facts, gate, keys, ledger, search, service
+from cortex.api.routers import report as report_router
 from cortex.config import Settings
 from cortex.engine import Cortex
 from cortex.search.embedder import Embedder, make_embedder
@@ -143,7 +144,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.service = None
     install_problem_handlers(app)
-    for module in (service, facts, search, ledger, keys):
+    for module in (service, facts, search, ledger, keys, report_router, consensus, gate):
         app.include_router(module.router)
     access = ServiceAccess(app)
     for path, factory in [("/mcp", mcp_mount)] if mounts is None else mounts:

@@ -22,9 +22,17 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from cortex.errors import (
+    ApprovalDenied,
+    ApprovalExpired,
+    ApprovalForeignTenant,
+    ApprovalInvalid,
+    ApprovalMismatch,
+    ApprovalReplayed,
+    ApprovalRequired,
     Conflict,
     CortexError,
     Forbidden,
+    GateFull,
     IntegrityError,
     NotFound,
     Overloaded,
@@ -42,6 +50,7 @@ __all__ = [
     "PROBLEM_TYPE_PREFIX",
     "REQUEST_ID_KEY",
     "ProblemKind",
+    "approval_required_response",
     "install_problem_handlers",
     "internal_error_response",
     "problem_for",
@@ -82,9 +91,26 @@ _OVERLOADED = ProblemKind(503, "overloaded", "Write queue full")
 _CLOSED = ProblemKind(503, "store-closed", "Service shutting down")
 _CRASHED = ProblemKind(503, "writer-crashed", "Write not committed")
 _UNAVAILABLE = ProblemKind(503, "unavailable", "Service unavailable")
+# The approval gate. Not an error: 202 with an `approval` member, as application/json.
+_APPROVAL_REQUIRED = ProblemKind(202, "approval-required", "Accepted: waiting for approval")
+_APPROVAL_FOREIGN = ProblemKind(403, "approval-foreign-tenant", "Approval of another tenant")
+_APPROVAL_MISMATCH = ProblemKind(403, "approval-mismatch", "Approval of another action")
+_APPROVAL_INVALID = ProblemKind(403, "approval-invalid", "Approval token invalid")
+_APPROVAL_EXPIRED = ProblemKind(403, "approval-expired", "Approval expired")
+_APPROVAL_DENIED = ProblemKind(403, "approval-denied", "Approval denied")
+_APPROVAL_REPLAYED = ProblemKind(409, "approval-replayed", "Approval token already used")
+_GATE_FULL = ProblemKind(409, "gate-full", "Too many pending approvals")
 
 # Most specific class first: the first match wins.
 _ERROR_KINDS: tuple[tuple[type[CortexError], ProblemKind], ...] = (
+    (ApprovalRequired, _APPROVAL_REQUIRED),
+    (ApprovalForeignTenant, _APPROVAL_FOREIGN),
+    (ApprovalMismatch, _APPROVAL_MISMATCH),
+    (ApprovalInvalid, _APPROVAL_INVALID),
+    (ApprovalExpired, _APPROVAL_EXPIRED),
+    (ApprovalDenied, _APPROVAL_DENIED),
+    (ApprovalReplayed, _APPROVAL_REPLAYED),
+    (GateFull, _GATE_FULL),
     (Unauthorized, _UNAUTHORIZED),
     (Forbidden, _FORBIDDEN),
     (NotFound, _NOT_FOUND),
@@ -195,6 +221,8 @@ async def _cortex_error(request: Request, exc: Exception) -> Response:
         return internal_error_response(request_id)
     if kind is _INTEGRITY:
         log.error("request %s: integrity failure: %s", request_id, exc)
+    if isinstance(exc, ApprovalRequired):
+        return approval_required_response(exc, request_id)
     extra = None
     if isinstance(exc, ShieldBlocked):
         # What and where was found, never the value (the shield's own message says no more).
@@ -202,6 +230,30 @@ async def _cortex_error(request: Request, exc: Exception) -> Response:
         extra = {"shield": {name: getattr(exc, name) for name in names}}
     return problem_response(
         kind.status, str(exc), request_id, kind=kind, headers=headers, extra=extra
+    )
+
+
+def approval_required_response(error: ApprovalRequired, request_id: str) -> Response:
+    """202: the action did not run; the body names the approval and how to get it approved."""
+    body = {
+        "type": PROBLEM_TYPE_PREFIX + _APPROVAL_REQUIRED.slug,
+        "title": _APPROVAL_REQUIRED.title,
+        "status": 202,
+        "detail": (
+            f"{error}. An admin approves it with POST /v1/gate/{error.approval_id}/approve (or"
+            f" `cortex gate approve {error.approval_id}`), which returns a token; repeat this"
+            " request with that token as `approval`."
+        ),
+        "request_id": request_id,
+        "approval": {
+            "id": error.approval_id,
+            "action": error.action,
+            "expires_at": error.expires_at,
+            "approve": f"/v1/gate/{error.approval_id}/approve",
+        },
+    }
+    return Response(
+        json.dumps(body, ensure_ascii=False), status_code=202, media_type="application/json"
     )
 
 

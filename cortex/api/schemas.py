@@ -15,8 +15,14 @@ from cortex.model import MAX_CONTENT_BYTES, MAX_TAGS
 
 __all__ = [
     "ApiKeyOut",
+    "ApprovalListOut",
+    "ApprovalOut",
+    "ApprovalRequiredOut",
     "CheckpointOut",
+    "ConsensusOut",
     "ConsistencyProofOut",
+    "DecisionIn",
+    "DecisionOut",
     "DeprecateIn",
     "FactBatchIn",
     "FactIn",
@@ -29,15 +35,22 @@ __all__ = [
     "KeyCreateIn",
     "KeyListOut",
     "PageOut",
+    "PendingApprovalOut",
     "ProblemOut",
+    "PurgeIn",
+    "PurgedOut",
+    "ReputationOut",
     "SearchHitOut",
     "SearchIn",
     "SearchOut",
+    "StandingVoteOut",
     "StatusOut",
     "SupersedeIn",
     "TransactionOut",
     "VerifyProblemOut",
     "VerifyReportOut",
+    "VoteIn",
+    "VoteOut",
 ]
 
 MAX_BATCH = 1000
@@ -118,6 +131,12 @@ class SearchIn(_Input):
     as_of: datetime | None = None
     min_confidence: Confidence | None = None
     include_inactive: bool = False
+    consensus: Literal["verified", "not_disputed"] | None = Field(
+        default=None, description="Only facts whose consensus has this status (docs/consensus.md)."
+    )
+    consensus_boost: Annotated[float, Field(ge=0.0, le=10.0)] = Field(
+        default=0.0, description="Re-rank by normalised score + boost x consensus score."
+    )
 
 
 class KeyCreateIn(_Input):
@@ -145,10 +164,12 @@ class FactOut(BaseModel):
     created_at: datetime
     meta: dict[str, Any]
     seq: int
-    status: Literal["active", "deprecated", "superseded"]
+    status: Literal["active", "deprecated", "superseded", "purged"]
     deprecated_at: datetime | None
     deprecation_reason: str | None
     superseded_by: str | None
+    purged_at: datetime | None
+    purge_reason: str | None
 
 
 class FactListOut(BaseModel):
@@ -223,6 +244,7 @@ class VerifyReportOut(BaseModel):
     entries: int
     facts: int
     checkpoints: int
+    purged: int
     problems: list[VerifyProblemOut]
     truncated: bool
 
@@ -293,6 +315,79 @@ class StatusOut(BaseModel):
     status: Literal["ok", "ready"]
 
 
+class VoteIn(_Input):
+    """A vote on a fact: +1 (it holds) or -1; `agent` defaults to `key-<the API key's id>`."""
+
+    value: Literal[1, -1]
+    agent: Name | None = None
+    reason: Reason | None = None
+
+
+class VoteOut(BaseModel):
+    """A vote as logged: its ledger entry `seq` and time."""
+
+    tenant: str
+    fact_id: str
+    agent: str
+    value: Literal[1, -1]
+    reason: str | None
+    seq: int
+    ts: str
+
+
+class StandingVoteOut(BaseModel):
+    """An agent's current vote on a fact and the weight it counted for (0: the fact's author)."""
+
+    agent: str
+    value: Literal[1, -1]
+    weight: float
+    reputation: float
+    established: bool
+    counted: bool
+    seq: int
+    ts: str
+    reason: str | None
+
+
+class ConsensusOut(BaseModel):
+    """A fact's consensus: score in (-1, 1), status, standing votes (docs/consensus.md)."""
+
+    tenant: str
+    fact_id: str
+    score: float
+    status: Literal["verified", "disputed", "unverified"]
+    outcome: Literal["confirmed", "refuted"] | None
+    support: float
+    opposition: float
+    fresh_scale: float
+    verified_at: float
+    disputed_at: float
+    votes: list[StandingVoteOut]
+    votes_cast: int
+    tree_size: int
+    converged: bool
+
+
+class ReputationOut(BaseModel):
+    """An agent's reputation in (0, 1), vote weight and record; `formula` shows the computation."""
+
+    tenant: str
+    agent: str
+    score: float
+    weight: float
+    established: bool
+    good: int
+    bad: int
+    facts_verified: int
+    facts_refuted: int
+    votes_agreed: int
+    votes_disagreed: int
+    votes_standing: int
+    formula: str
+    tree_size: int
+    converged: bool
+
+
 class ProblemOut(BaseModel):
     """An RFC 9457 problem: every error of the API has this shape."""
 
@@ -301,3 +396,90 @@ class ProblemOut(BaseModel):
     status: int
     detail: str
     request_id: str
+
+
+# ---- approval gate and purge (docs/gate.md)
+
+ApprovalToken = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=4096,
+        description="The token an approval returned (`POST /v1/gate/{id}/approve`); works once.",
+    ),
+]
+
+
+class PurgeIn(_Input):
+    """Why the fact must be erased; `approval` is the token of the approval this purge asked
+    for (the first request answers 202 naming it)."""
+
+    reason: Reason
+    approval: ApprovalToken | None = None
+    all_versions: bool = False
+
+
+class PurgedOut(BaseModel):
+    """The purged versions, as they read now (status "purged", content destroyed)."""
+
+    items: list[FactOut]
+
+
+class DecisionIn(_Input):
+    """Why the approval is approved or denied (kept in the ledger)."""
+
+    reason: Reason | None = None
+
+
+class ApprovalOut(BaseModel):
+    """An approval: the action and parameters it allows, who asked, its state and decision."""
+
+    id: str
+    tenant: str
+    action: Literal["purge", "bulk_deprecate", "export", "rotate_master", "rotate_data", "policy"]
+    params: dict[str, Any]
+    params_digest: Hex
+    requested_by: str | None
+    requested_at: str
+    expires_at: str
+    state: Literal["pending", "approved", "denied", "used", "expired"]
+    request_seq: int
+    decision: Literal["approve", "deny"] | None
+    decided_by: str | None
+    decided_at: str | None
+    decision_reason: str | None
+    used_at: str | None
+
+
+class ApprovalListOut(BaseModel):
+    """The tenant's approvals, oldest first."""
+
+    items: list[ApprovalOut]
+
+
+class DecisionOut(BaseModel):
+    """The decided approval and, after an approval, its token: shown once, works once."""
+
+    approval: ApprovalOut
+    token: str | None
+
+
+class PendingApprovalOut(BaseModel):
+    """The approval an action waits for, and where an admin approves it."""
+
+    id: str
+    action: str
+    expires_at: str
+    approve: str
+
+
+class ApprovalRequiredOut(BaseModel):
+    """202: the action did not run; it waits for the approval named here (then repeat the
+    request with the approval's token)."""
+
+    type: str
+    title: str
+    status: Literal[202]
+    detail: str
+    request_id: str
+    approval: PendingApprovalOut

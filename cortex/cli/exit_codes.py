@@ -7,6 +7,7 @@
 | 2 | usage error: bad option or argument, refused input (`ValidationError`, `ShieldBlocked`) |
 | 3 | not found: the fact, entry or tenant does not exist (`NotFound`) |
 | 4 | any other CORTEX error: home not initialised, conflict, overload, storage, file I/O |
+| 5 | approval required: the action waits for `cortex gate approve ID` (`ApprovalRequired`) |
 """
 
 from __future__ import annotations
@@ -18,18 +19,23 @@ from typing import ParamSpec
 import typer
 
 from cortex.errors import (
+    ApprovalReplayed,
+    ApprovalRequired,
     ConfigError,
     Conflict,
     CortexError,
+    GateFull,
     IntegrityError,
     NotFound,
     Overloaded,
+    SearchDisabled,
     ShieldBlocked,
     StoreError,
     ValidationError,
 )
 
 __all__ = [
+    "EXIT_APPROVAL",
     "EXIT_INTEGRITY",
     "EXIT_NOT_FOUND",
     "EXIT_OTHER",
@@ -45,6 +51,7 @@ EXIT_INTEGRITY = 1
 EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_OTHER = 4
+EXIT_APPROVAL = 5
 
 
 def exit_code_for(error: CortexError) -> int:
@@ -55,6 +62,8 @@ def exit_code_for(error: CortexError) -> int:
         return EXIT_USAGE
     if isinstance(error, NotFound):
         return EXIT_NOT_FOUND
+    if isinstance(error, ApprovalRequired):
+        return EXIT_APPROVAL
     return EXIT_OTHER
 
 
@@ -66,6 +75,19 @@ def hint_for(error: CortexError, command: str) -> str | None:
         return "`cortex scan FILE` lists every finding; nothing was stored"
     if isinstance(error, NotFound):
         return "`cortex list --all` shows every fact id; check --tenant too"
+    if isinstance(error, ApprovalRequired):
+        return (
+            f"an admin runs `cortex gate approve {error.approval_id}`; then run this command"
+            " again with --approval TOKEN (the token it prints)"
+        )
+    if isinstance(error, GateFull):
+        return "`cortex gate list` shows them"
+    if isinstance(error, ApprovalReplayed):
+        return "ask again: run the command without --approval for a new approval"
+    if isinstance(error, Conflict) and command.startswith("gate"):
+        return "`cortex gate list --all` shows every approval and its state"
+    if isinstance(error, SearchDisabled):
+        return None  # the message says which setting turns search on
     if isinstance(error, Conflict):
         return "`cortex history ID` shows what already happened to the fact"
     if isinstance(error, Overloaded):

@@ -1,19 +1,22 @@
-"""The `keys` commands: create, list and revoke API keys of the REST service."""
+"""The `keys` commands: API keys of the REST service; rotation of the encryption keys."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
 
-from cortex.cli.options import AsJson, Home, Project
-from cortex.cli.output import print_json, print_table
+from cortex.cli.options import AsJson, Home, Project, Tenant, open_memory
+from cortex.cli.output import print_json, print_table, stderr_console
 from cortex.config import Settings
+from cortex.errors import ConfigError
 
-__all__ = ["create", "list_keys", "revoke"]
+__all__ = ["create", "list_keys", "revoke", "rotate_data", "rotate_master"]
 
 Role = Annotated[
     str,
@@ -134,3 +137,104 @@ def revoke(
     with KeyStore.open(Settings.load(home)) as store:
         record = store.revoke(key_id)
     typer.echo(f"revoked {record.key_id} (tenant {record.tenant}, role {record.role})")
+
+
+def rotate_master(
+    new_passphrase_env: Annotated[
+        str | None,
+        typer.Option(
+            "--new-passphrase-env",
+            metavar="VAR",
+            help="Derive the new master key from the passphrase in this environment variable"
+            " (default: a new random key file).",
+        ),
+    ] = None,
+    home: Home = None,
+    as_json: AsJson = False,
+) -> None:
+    """Rotate the master key of an encrypted store: re-wrap every data key, rewrite no fact.
+
+    The current key comes from the key file or passphrase the settings name. The new one is a
+    new key file (replacing keys/master.key once the store has committed to it: back it up) or,
+    with --new-passphrase-env VAR, the passphrase in $VAR (set passphrase_env to VAR for later
+    commands unless VAR is CORTEX_PASSPHRASE). A crash at any point leaves a store that opens
+    with the old key or the new one. Logged as a key_rotate ledger event in every tenant.
+
+    Examples:
+
+        cortex keys rotate-master --home /srv/vault
+        NEW_PASS='...' cortex keys rotate-master --new-passphrase-env NEW_PASS
+    """
+    passphrase = None
+    if new_passphrase_env is not None:
+        passphrase = os.environ.get(new_passphrase_env)
+        if not passphrase:
+            raise ConfigError(
+                f"--new-passphrase-env {new_passphrase_env}: that variable is not set"
+            )
+    with open_memory(home, None) as memory:
+        rotation = memory.rotate_master_key(passphrase=passphrase)
+    if as_json:
+        print_json(
+            {
+                "version": rotation.version,
+                "source": rotation.source,
+                "rewrapped": rotation.rewrapped,
+                "tenants": list(rotation.tenants),
+            }
+        )
+        return
+    typer.echo(
+        f"master key version {rotation.version} ({rotation.source}):"
+        f" {rotation.rewrapped} data keys re-wrapped in {len(rotation.tenants)} tenants"
+    )
+    if rotation.source == "file":
+        typer.echo("back up the new key file now: the old one no longer opens the store", err=True)
+
+
+def rotate_data(
+    tenant: Tenant = None,
+    batch: Annotated[
+        int,
+        typer.Option("--batch", metavar="N", help="Facts re-encrypted per write (1-10000)."),
+    ] = 500,
+    home: Home = None,
+    as_json: AsJson = False,
+) -> None:
+    """Give a tenant a new data key and re-encrypt its facts with it, with a progress bar.
+
+    The facts are re-encrypted in batches through the writer, so writes go on meanwhile (new
+    facts are sealed with the new key). Interrupting it is safe: run it again and it resumes
+    with the facts still under the old key. Then the old key is deleted and the rotation is
+    logged as a key_rotate ledger event.
+
+    Example: cortex keys rotate-data --tenant acme
+    """
+    console = stderr_console()
+    columns = (TextColumn("re-encrypt"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with (
+        open_memory(home, tenant) as memory,
+        Progress(*columns, console=console, disable=not console.is_terminal) as progress,
+    ):
+        task = progress.add_task("re-encrypt", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        rotation = memory.rotate_data_key(progress=advance, batch=batch)
+    if as_json:
+        print_json(
+            {
+                "tenant": rotation.tenant,
+                "version": rotation.version,
+                "resealed": rotation.resealed,
+                "retired": rotation.retired,
+                "resumed": rotation.resumed,
+            }
+        )
+        return
+    verb = "resumed and finished" if rotation.resumed else "rotated"
+    typer.echo(
+        f"tenant {rotation.tenant}: {verb} to data key version {rotation.version};"
+        f" {rotation.resealed} facts re-encrypted, {rotation.retired} old keys deleted"
+    )

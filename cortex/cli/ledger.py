@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cortex.cli.exit_codes import EXIT_INTEGRITY
+from cortex.cli.gate import ApprovalToken
 from cortex.cli.options import AsJson, Home, Tenant, open_memory
 from cortex.cli.output import (
     checkpoint_fields,
@@ -188,18 +189,22 @@ def export(
             metavar="PATH", help="Bundle file to write (replaced if it exists).", dir_okay=False
         ),
     ],
+    approval: ApprovalToken = None,
     home: Home = None,
     tenant: Tenant = None,
 ) -> None:
     """Write the tenant's self-contained, verifiable bundle (JSON lines) to PATH.
 
     The bundle holds every ledger entry, fact and signed checkpoint, and the public key: an
-    auditor checks it with `cortex verify-export` and nothing else.
+    auditor checks it with `cortex verify-export` and nothing else. Exporting a tenant waits
+    for an admin's approval (unless `export` is not among gated_actions): the first run prints
+    the approval id and exits with code 5; run it again with the token of
+    `cortex gate approve ID` as --approval.
 
-    Example: cortex export audit-2026-03.jsonl --tenant acme
+    Example: cortex export audit-2026-03.jsonl --tenant acme --approval gate1.eyJ...
     """
     with open_memory(home, tenant) as memory:
-        entries = memory.export(path)
+        entries = memory.export(path, approval=approval, actor="cli")
         name = memory.settings.tenant
     typer.echo(f"exported {entries} entries of tenant {name!r} to {path}")
 

@@ -81,8 +81,11 @@ async def _migrate(
 ) -> list[_Copied]:
     """Copy every tenant of `source` into `target` (PostgreSQL); check every root."""
     copied: list[_Copied] = []
+    # Moving the whole store between the operator's own backends is not a tenant export (the
+    # gated action that lets data leave): whoever runs this holds the data directory anyway.
+    ungated = tuple(action for action in source.gated_actions if action != "export")
     async with (
-        await Cortex.open(source, embedder=None) as src,
+        await Cortex.open(source.with_overrides(gated_actions=ungated), embedder=None) as src,
         await Cortex.open(target, embedder=None) as dst,
     ):
         tenants = await src.tenants()

@@ -68,6 +68,22 @@ def search(
         bool, typer.Option("--all", help="Include deprecated and superseded facts.")
     ] = False,
     as_of: AsOf = None,
+    consensus: Annotated[
+        str | None,
+        typer.Option(
+            "--consensus",
+            metavar="STATUS",
+            help="Only facts whose consensus is 'verified', or 'not_disputed'.",
+        ),
+    ] = None,
+    consensus_boost: Annotated[
+        float,
+        typer.Option(
+            "--consensus-boost",
+            metavar="B",
+            help="Re-rank by normalised score + B x consensus score (0-10; 0: off).",
+        ),
+    ] = 0.0,
     home: Home = None,
     tenant: Tenant = None,
     as_json: AsJson = False,
@@ -77,12 +93,14 @@ def search(
     Hybrid mode fuses a vector search (local all-MiniLM-L6-v2 embeddings) with BM25 full-text
     search by Reciprocal Rank Fusion. RANKS shows each method's rank (v = vector, t = text); SEQ
     is the fact's ledger entry, for `cortex proof SEQ`. With --as-of, only facts valid at that
-    instant are searched, as they were recorded then.
+    instant are searched, as they were recorded then. --consensus and --consensus-boost act on
+    the best fused candidates by the facts' consensus (see `cortex consensus`).
 
     Examples:
 
         cortex search "which port does the staging cache use?"
         cortex search "retry_backoff_ms" --mode text --project infra -k 5 --json
+        cortex search "staging database" --consensus not_disputed --consensus-boost 0.5
     """
     if mode not in ("hybrid", "vector", "text"):
         raise typer.BadParameter("choose hybrid, vector or text", param_hint="--mode")
@@ -98,6 +116,8 @@ def search(
             min_confidence=min_confidence,
             include_inactive=include_inactive,
             as_of=as_of,
+            consensus=consensus,  # type: ignore[arg-type]
+            consensus_boost=consensus_boost,
         )
     if as_json:
         print_json([hit.to_dict() for hit in hits])

@@ -176,6 +176,9 @@ def _record(data: dict[str, Any], tenant: str) -> Record:
             else parse_ts(data["deprecated_at"]),
             deprecation_reason=data["deprecation_reason"],
             superseded_by=data["superseded_by"],
+            # Absent from bundles written before purges existed.
+            purged_at=None if data.get("purged_at") is None else parse_ts(data["purged_at"]),
+            purge_reason=data.get("purge_reason"),
         )
     if kind == "checkpoint":
         return Checkpoint(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from cortex.canonical import (
     fact_record_bytes,
     sha256,
 )
+from cortex.errors import IntegrityError
 from cortex.ledger.chain import chain_hash
 from cortex.ledger.checkpoint import key_id, verify_checkpoint_signature
 from cortex.ledger.merkle import node_hash
@@ -35,6 +36,7 @@ __all__ = [
     "TenantVerifier",
     "checkpoint_problems",
     "head_problems",
+    "opened_fact_digest",
     "stored_fact_digest",
 ]
 
@@ -42,12 +44,16 @@ FACT_OPS = frozenset({"store", "supersede"})
 _REORDER_WINDOW = 4096
 
 
-def stored_fact_digest(tenant: str, row: Sequence[Any]) -> bytes | None:
+def stored_fact_digest(
+    tenant: str, row: Sequence[Any], *, content: str | None = None, meta_json: str | None = None
+) -> bytes | None:
     """The digest of the fact stored with a ledger row, recomputed from its columns.
 
     Both stores' verification scans select, after the nine transaction columns, the fact's id,
     project, content, fact_type, tags_json, source, confidence, valid_from, valid_until,
-    supersedes, created_at and meta_json (columns 9-20); None when the entry has no fact.
+    supersedes, created_at and meta_json (columns 9-20), then its data key version (21); None
+    when the entry has no fact. For an encrypted row, `content` and `meta_json` pass the
+    plaintext of those sealed columns: the digest covers the plaintext.
     """
     fact_id = row[9]
     if fact_id is None:
@@ -57,7 +63,7 @@ def stored_fact_digest(tenant: str, row: Sequence[Any]) -> bytes | None:
             id=fact_id,
             tenant=tenant,
             project=row[10],
-            content=row[11],
+            content=row[11] if content is None else content,
             fact_type=row[12],
             tags_json=row[13],
             source=row[14],
@@ -66,9 +72,34 @@ def stored_fact_digest(tenant: str, row: Sequence[Any]) -> bytes | None:
             valid_until=row[17],
             supersedes=row[18],
             created_at=row[19],
-            meta_json=row[20],
+            meta_json=row[20] if meta_json is None else meta_json,
         )
     )
+
+
+# The digest reported for a sealed row that does not decrypt: it matches no logged digest, so
+# the entry is reported as `content_changed`.
+UNREADABLE_DIGEST = b"\x00" * 32
+
+
+def opened_fact_digest(
+    tenant: str,
+    row: Sequence[Any],
+    open_fields: Callable[[str, str, int | None, str, str], tuple[str, str]],
+) -> bytes | None:
+    """`stored_fact_digest` of a row of an encrypted store, decrypted by `open_fields`.
+
+    `open_fields(tenant, fact_id, key_version, content, meta_json)` returns the plaintext; a
+    row that fails to decrypt (altered or moved ciphertext, a row stored in the clear) gets
+    `UNREADABLE_DIGEST`.
+    """
+    if row[9] is None:
+        return None
+    try:
+        content, meta_json = open_fields(tenant, row[9], row[21], row[11], row[20])
+    except IntegrityError:
+        return UNREADABLE_DIGEST
+    return stored_fact_digest(tenant, row, content=content, meta_json=meta_json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +108,8 @@ class LedgerRow:
 
     `fact_id` and `fact_digest` describe the stored fact row that claims this `seq`: its id and
     the SHA-256 of its canonical record as stored now (None when no fact claims the seq).
+    `purged`: that fact is marked purged, so its digest cannot be recomputed; the store checks
+    instead that a `purge` entry stands for the mark.
     """
 
     seq: int
@@ -90,6 +123,7 @@ class LedgerRow:
     hash: bytes
     fact_id: str | None
     fact_digest: bytes | None
+    purged: bool = False
 
 
 _sha256 = hashlib.sha256
@@ -135,6 +169,7 @@ class TenantVerifier:
     truncated: bool = False
     entries: int = 0
     facts: int = 0
+    purged: int = 0
     _position: int = 0
     _prev_hash: bytes = ZERO_HASH
     _frontier: list[_Node] = field(default_factory=list)
@@ -272,6 +307,9 @@ class TenantVerifier:
         if logged is None:
             self._report(row.seq, "payload_changed", "payload has no readable fact_digest")
             return True
+        if row.purged:
+            self.purged += 1  # content destroyed: the store checks its purge entry instead
+            return False
         if row.fact_digest != logged:
             self._report(
                 row.seq, "content_changed", f"fact {row.fact_id} differs from what was logged"

@@ -25,7 +25,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -111,6 +111,9 @@ class AnnIndex:
         self._last_rowid = 0
         self._generation = 0
         self.saved_size = 0
+        # Set once a vector was removed: usearch keeps a removed vector's bytes in the graph (and
+        # would write them into a saved file), so this graph is never saved again.
+        self.holds_removed = False
 
     def __len__(self) -> int:
         return len(self._index)
@@ -149,13 +152,29 @@ class AnnIndex:
         sims = (1.0 - np.asarray(matches.distances, dtype=np.float32)).astype(np.float32)
         return keys, sims
 
+    def remove(self, rowids: Collection[int]) -> int:
+        """Stop returning the vectors of `rowids`; return how many the graph held.
+
+        usearch only marks them removed (their bytes stay in memory), so once anything was
+        removed the graph is never saved: the next process rebuilds it from the store.
+        """
+        keys = [r for r in rowids if int(r) in self._index]
+        if keys:
+            with self._lock.exclusive():
+                self._index.remove(np.asarray(keys, dtype=np.uint64))
+            self.holds_removed = True
+        return len(keys)
+
     # ------------------------------------------------------------------ persistence
 
-    def save(self, directory: Path, stem: str) -> None:
+    def save(self, directory: Path, stem: str) -> bool:
         """Write the graph and then its manifest atomically; remove the previous graph file.
 
-        Call from one thread, never while `add` runs.
+        Returns False, writing nothing, for a graph that `remove`d vectors. Call from one
+        thread, never while `add` runs.
         """
+        if self.holds_removed:
+            return False
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._generation += 1
         # Several processes may serve one data directory: each writes files of its own name,
@@ -183,6 +202,7 @@ class AnnIndex:
         for old in directory.glob(f"{stem}-*.usearch"):
             if _generation_of(old, stem) < self._generation:
                 old.unlink(missing_ok=True)
+        return True
 
     @classmethod
     def load(cls, directory: Path, stem: str, dim: int, model_id: str) -> AnnIndex | None:

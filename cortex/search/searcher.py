@@ -14,7 +14,7 @@ import asyncio
 import logging
 import os
 from collections import OrderedDict
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +104,25 @@ class Searcher:
                     self._index_pool, AnnIndex.discard, self._index_dir, stem
                 )
 
+    async def drop(self, tenant: str, rowids: Collection[int]) -> None:
+        """Forget the vectors of purged facts: in the tenant's index now, and on disk.
+
+        The saved graph is deleted (it holds the vectors); the graph in memory stops returning
+        them and is never saved again, so the next process rebuilds it from the store.
+        """
+        if not rowids or self._embedder is None:
+            return
+        loop = asyncio.get_running_loop()
+        async with self._refresh_lock:
+            index = self._indexes.get(tenant)
+            if index is not None:
+                await asyncio.to_thread(index.drop, rowids)
+            if self._index_dir is not None:
+                stem = index_stem(tenant, self._embedder.model_id)
+                await loop.run_in_executor(
+                    self._index_pool, AnnIndex.discard, self._index_dir, stem
+                )
+
     async def search(
         self, tenant: str, query: str, *, k: int, mode: SearchMode, filters: ListFilter
     ) -> list[SearchHit]:
@@ -141,7 +160,9 @@ class Searcher:
         fused = self._fuse(rankings, scores, k)
         facts = await self._store.facts_by_rowid(tenant, [r for r, _, _ in fused], filters.as_of)
         return [
-            SearchHit(facts[rowid], score, ranks) for rowid, score, ranks in fused if rowid in facts
+            SearchHit(facts[rowid], score, ranks)
+            for rowid, score, ranks in fused
+            if rowid in facts and facts[rowid].purged_at is None  # never a purged fact
         ]
 
     def _fuse(
@@ -277,6 +298,12 @@ class Searcher:
             if ann is not None and ann.last_rowid > await self._store.last_vector_rowid(tenant):
                 # The store has fewer vectors than the graph: it was replaced or reindexed.
                 ann = None
+            if ann is not None and ann.remove(await self._store.purged_rowids(tenant)):
+                # Saved (by another process) with vectors of facts purged since: never reused.
+                await loop.run_in_executor(
+                    self._index_pool, AnnIndex.discard, self._index_dir, stem
+                )
+                ann = None
         return TenantVectors(
             dim, model_id, threshold=self._ann_threshold, merge_at=self._merge_at, ann=ann
         )
@@ -295,7 +322,7 @@ class Searcher:
             async with self._refresh_lock:
                 index.finish_merge(ann, covered)
             if len(ann) - ann.saved_size >= max(self._merge_at, len(ann) // 10):
-                await loop.run_in_executor(self._index_pool, self._save, tenant, index)
+                await self._save_checked(tenant, index)
         except (RuntimeError, ValueError, OSError, MemoryError):
             # Searches stay correct on the exact tail; the next refresh tries again.
             logger.exception("merging the vector index of tenant %r failed", tenant)
@@ -303,11 +330,25 @@ class Searcher:
             self._merging.discard(tenant)
 
     async def _save_later(self, tenant: str, index: TenantVectors) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._index_pool, self._save, tenant, index)
+            await self._save_checked(tenant, index)
         except OSError:
             logger.exception("saving the vector index of tenant %r failed", tenant)
+
+    async def _save_checked(self, tenant: str, index: TenantVectors) -> None:
+        """Save the tenant's graph unless it holds a vector of a purged fact.
+
+        Another process may have purged a fact whose vector this one still holds: the store
+        says which facts are purged, and such a graph drops them and is not saved.
+        """
+        if index.ann is None:
+            return
+        purged = await self._store.purged_rowids(tenant)
+        if purged:
+            async with self._refresh_lock:
+                await asyncio.to_thread(index.drop, purged)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._index_pool, self._save, tenant, index)
 
     def _save(self, tenant: str, index: TenantVectors) -> None:
         if self._index_dir is not None and index.ann is not None:
@@ -318,9 +359,8 @@ class Searcher:
         try:
             if self._tasks:
                 await asyncio.gather(*self._tasks)
-            loop = asyncio.get_running_loop()
             for tenant, index in list(self._indexes.items()):
                 if index.ann is not None and len(index.ann) > index.ann.saved_size:
-                    await loop.run_in_executor(self._index_pool, self._save, tenant, index)
+                    await self._save_checked(tenant, index)
         finally:
             self._index_pool.shutdown(wait=True)

@@ -9,6 +9,7 @@ rowid, so a vector is findable from the moment it is loaded, merged or not.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,6 +41,9 @@ class TenantVectors:
         self.merge_at = merge_at
         # One tuple, replaced whole: a search on another thread sees both parts of one state.
         self._parts: tuple[AnnIndex | None, VectorIndex] = (ann, VectorIndex(dim, model_id))
+        # Rowids of purged facts dropped here: a merge that snapshotted one before it was dropped
+        # must not bring it back (as many as this process purged in the tenant).
+        self._dropped: set[int] = set()
 
     @property
     def ann(self) -> AnnIndex | None:
@@ -90,7 +94,23 @@ class TenantVectors:
 
     def finish_merge(self, ann: AnnIndex, covered: int) -> None:
         """Use `ann` and keep in the exact part only the rows above `covered`."""
+        if self._dropped:
+            ann.remove(self._dropped)
         self._parts = (ann, self.exact.rows_after(covered))
+
+    def drop(self, rowids: Collection[int]) -> int:
+        """Stop finding the vectors of `rowids` (purged facts); return how many were held.
+
+        The exact part is rebuilt without them; the graph marks them removed and is never saved
+        again (usearch keeps a removed vector's bytes: see `AnnIndex.remove`).
+        """
+        wanted = set(rowids)
+        self._dropped |= wanted
+        ann, exact = self._parts
+        removed = ann.remove(wanted) if ann is not None else 0
+        rest = exact.without(wanted)
+        self._parts = (ann, rest)
+        return removed + len(exact) - len(rest)
 
     def search(
         self, query: NDArray[np.float32], k: int

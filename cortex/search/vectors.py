@@ -8,6 +8,7 @@ snapshot (the arrays and a length) and works on that.
 from __future__ import annotations
 
 import threading
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -90,3 +91,11 @@ class VectorIndex:
         tail = VectorIndex(self.dim, self.model_id)
         tail.add(rowids[start:], matrix[start:])
         return tail
+
+    def without(self, rowids: Collection[int]) -> VectorIndex:
+        """A new index holding every row but those of `rowids` (purged facts)."""
+        held, matrix = self.snapshot()
+        keep = ~np.isin(held, np.fromiter(rowids, dtype=np.int64, count=len(rowids)))
+        rest = VectorIndex(self.dim, self.model_id)
+        rest.add(held[keep], matrix[keep])
+        return rest

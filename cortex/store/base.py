@@ -16,7 +16,7 @@ import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from numpy.typing import NDArray
 
-from cortex.errors import CortexError, ValidationError
+from cortex.errors import ConfigError, CortexError, IntegrityError, ValidationError
 from cortex.model import (
     Checkpoint,
     ConsistencyProof,
@@ -32,19 +32,28 @@ from cortex.model import (
 
 __all__ = [
     "FACT_OPS",
+    "AddDataKey",
     "AppendEvent",
     "Deprecate",
+    "FieldCipher",
     "ListFilter",
     "MakeCheckpoint",
+    "MasterRecord",
+    "Purge",
+    "Purged",
     "ReindexFacts",
+    "ResealFacts",
+    "RetireDataKeys",
     "SearchData",
     "Store",
     "StoreFacts",
     "StoreVectorSearch",
     "Supersede",
+    "WrappedKey",
     "WriteOutcome",
     "WriteRequest",
     "check_event",
+    "open_fact_fields",
 ]
 
 
@@ -149,11 +158,90 @@ class AppendEvent:
     weight: int = 1
 
 
-WriteRequest = StoreFacts | Deprecate | Supersede | MakeCheckpoint | ReindexFacts | AppendEvent
-WriteOutcome = list[Fact] | Fact | Checkpoint | int | Transaction | CortexError
+@dataclass(frozen=True, slots=True)
+class AddDataKey:
+    """Give `tenant` a new current data key (version = highest + 1); the outcome is its version.
+
+    Facts written after it commits are sealed with the new key; older rows keep theirs until
+    `ResealFacts` moves them (encrypted stores only).
+    """
+
+    tenant: str
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class ResealFacts:
+    """Re-encrypt these facts of `tenant` with its current data key; the outcome is how many.
+
+    Rows already at the current version are left alone, so a batch may be sent twice.
+    """
+
+    tenant: str
+    rowids: tuple[int, ...]
+
+    @property
+    def weight(self) -> int:
+        """How many rows this request writes (for group sizing)."""
+        return len(self.rowids)
+
+
+@dataclass(frozen=True, slots=True)
+class RetireDataKeys:
+    """Delete `tenant`'s data keys older than the current one that no fact uses any more.
+
+    The outcome is how many were deleted.
+    """
+
+    tenant: str
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """Destroy a fact's content, tags and meta, keeping its ledger entries (right to erasure).
+
+    One `purge` transaction per version purged, payload `{"reason", "approval"}` (never the
+    content). The fact row keeps its id, tenant, seq, times and names; its content becomes "",
+    tags [] and meta {}; its text row and vector are deleted, and nothing of it is left in the
+    database file or its journal (see docs/gate.md). With `all_versions`, every version of its
+    supersession chain that is not purged yet is purged too. Conflict when nothing is left to
+    purge; the outcome is `Purged`.
+    """
+
+    tenant: str
+    fact_id: str
+    reason: str
+    actor: str | None = None
+    approval: str | None = None
+    all_versions: bool = False
+    weight: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Purged:
+    """What a `Purge` destroyed: the purged versions as they read now, and their rowids."""
+
+    facts: tuple[Fact, ...]
+    rowids: tuple[int, ...]
+
+
+WriteRequest = (
+    StoreFacts
+    | Deprecate
+    | Supersede
+    | MakeCheckpoint
+    | ReindexFacts
+    | AppendEvent
+    | AddDataKey
+    | ResealFacts
+    | RetireDataKeys
+    | Purge
+)
+WriteOutcome = list[Fact] | Fact | Checkpoint | int | Transaction | Purged | CortexError
 
 # Ops that the stores write themselves; an AppendEvent may not use them.
-FACT_OPS = frozenset({"store", "deprecate", "supersede"})
+FACT_OPS = frozenset({"store", "deprecate", "supersede", "purge"})
 _EVENT_OP = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
@@ -165,6 +253,94 @@ def check_event(request: AppendEvent) -> None:
         raise ValidationError(f"op {request.op!r} is written by the store itself, not as an event")
     if request.require_fact and not request.subject:
         raise ValidationError("an event about a fact needs the fact id as its subject")
+
+
+@dataclass(frozen=True, slots=True)
+class MasterRecord:
+    """What an encrypted store records about its master key (nothing secret).
+
+    `source` is "file" (a key file) or "passphrase" (Argon2id over a passphrase, with the salt
+    and costs in `kdf`); `check` is a value only the right master key opens; `version` counts
+    rotations from 1.
+    """
+
+    version: int
+    source: str
+    kdf: str | None
+    check: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class WrappedKey:
+    """One data key of a tenant, encrypted ("wrapped") by the master key."""
+
+    tenant: str
+    version: int
+    wrapped: bytes
+
+
+class FieldCipher(Protocol):
+    """Seals and opens the free-text fields of facts (`content`, `meta`) for a store.
+
+    Passed to a store at open; None means the store is plaintext. The store keeps the wrapped
+    data keys and decides which version is current (inside its write transactions, so several
+    processes agree); the cipher holds the master key and the unwrapped data keys. Implemented
+    by `cortex.crypto.EnvelopeCipher`.
+    """
+
+    @property
+    def check(self) -> bytes:
+        """The check value of the master key in use (what the store's MasterRecord holds)."""
+        ...
+
+    def has_key(self, tenant: str, version: int) -> bool:
+        """True when the data key `version` of `tenant` is loaded."""
+        ...
+
+    def new_key(self, tenant: str, version: int) -> bytes:
+        """Create and load a data key; return it wrapped, for the store to keep."""
+        ...
+
+    def load_key(self, tenant: str, version: int, wrapped: bytes) -> None:
+        """Unwrap and load a stored data key (WrongKey when the master key does not fit)."""
+        ...
+
+    def seal(self, tenant: str, version: int, fact_id: str, field: str, plaintext: str) -> str:
+        """`plaintext` encrypted for this tenant, fact, field and key version (text to store)."""
+        ...
+
+    def open(self, tenant: str, version: int, fact_id: str, field: str, sealed: str) -> str:
+        """The plaintext of a sealed field; DecryptionError naming the fact if it does not fit."""
+        ...
+
+
+def open_fact_fields(
+    cipher: FieldCipher | None,
+    tenant: str,
+    fact_id: str,
+    version: int | None,
+    content: str,
+    meta_json: str,
+) -> tuple[str, str]:
+    """A stored fact row's content and meta JSON in the clear (`version` None: stored so).
+
+    ConfigError when the row is sealed and the store has no cipher; DecryptionError (naming the
+    fact) when a sealed field does not open.
+    """
+    if version is None:
+        if cipher is not None:
+            raise IntegrityError(
+                f"fact {fact_id} is stored in the clear in an encrypted store: it was altered"
+            )
+        return content, meta_json
+    if cipher is None:
+        raise ConfigError(
+            f"fact {fact_id} is encrypted; open the store with its master key (cortex.open)"
+        )
+    return (
+        cipher.open(tenant, version, fact_id, "content", content),
+        cipher.open(tenant, version, fact_id, "meta", meta_json),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,6 +452,40 @@ class Store(Protocol):
     async def count_facts(self, tenant: str) -> int: ...
 
     async def last_vector_rowid(self, tenant: str) -> int: ...
+
+    async def purged_rowids(self, tenant: str) -> list[int]:
+        """Rowids of `tenant`'s purged facts (what no derived index may keep a vector of)."""
+        ...
+
+    # Encryption at rest: the master key record and wrapped data keys (see FieldCipher).
+
+    async def master_record(self) -> MasterRecord | None:
+        """The store's master key record; None for a plaintext store."""
+        ...
+
+    async def data_keys(self, tenant: str | None = None) -> list[WrappedKey]:
+        """Every wrapped data key (of `tenant`, when given), by tenant and version."""
+        ...
+
+    async def set_master_key(
+        self, record: MasterRecord, previous: bytes | None, rewrapped: Sequence[WrappedKey]
+    ) -> int:
+        """Record a master key in one transaction; return how many data keys were re-wrapped.
+
+        With `previous` None the store becomes encrypted (a Conflict if it already is, or has
+        tenants). Otherwise the stored record must have the check value `previous` and
+        `rewrapped` must hold every stored data key, re-wrapped by the new master key; else
+        Conflict (another process rotated, or a tenant got its first key meanwhile: retry).
+        """
+        ...
+
+    async def facts_to_reseal(self, tenant: str, after_rowid: int, limit: int) -> list[int]:
+        """Rowids above `after_rowid` of facts sealed with an older key than the current one."""
+        ...
+
+    async def count_facts_to_reseal(self, tenant: str) -> int:
+        """How many facts of `tenant` are sealed with an older key than the current one."""
+        ...
 
 
 @runtime_checkable

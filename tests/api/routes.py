@@ -18,6 +18,9 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/v1/facts/{fact_id}/history"): "reader",
     ("POST", "/v1/facts/{fact_id}/deprecate"): "writer",
     ("POST", "/v1/facts/{fact_id}/supersede"): "writer",
+    ("POST", "/v1/facts/{fact_id}/votes"): "writer",
+    ("GET", "/v1/facts/{fact_id}/consensus"): "reader",
+    ("GET", "/v1/agents/{agent}/reputation"): "reader",
     ("POST", "/v1/search"): "reader",
     ("GET", "/v1/ledger/verify"): "reader",
     ("GET", "/v1/ledger/proofs/inclusion"): "reader",
@@ -25,6 +28,11 @@ ROUTE_ROLES: dict[tuple[str, str], str] = {
     ("GET", "/v1/ledger/checkpoint"): "reader",
     ("POST", "/v1/ledger/checkpoint"): "writer",
     ("GET", "/v1/export"): "admin",
+    ("POST", "/v1/facts/{fact_id}/purge"): "admin",
+    ("GET", "/v1/gate"): "admin",
+    ("POST", "/v1/gate/{approval_id}/approve"): "admin",
+    ("POST", "/v1/gate/{approval_id}/deny"): "admin",
+    ("GET", "/v1/report"): "admin",
     ("POST", "/v1/keys"): "admin",
     ("GET", "/v1/keys"): "admin",
     ("DELETE", "/v1/keys/{key_id}"): "admin",
@@ -65,16 +73,27 @@ class Sample:
     json: Any = None
 
 
-def sample_request(method: str, path: str, *, fact_id: str, key_id: str) -> Sample:
-    """A valid request for the route `(method, path)` on an existing fact and key."""
+def sample_request(
+    method: str, path: str, *, fact_id: str, key_id: str, approval_id: str = "0" * 26
+) -> Sample:
+    """A valid request for the route `(method, path)` on an existing fact, key and approval.
+
+    A gated route (export, purge) answers such a request 202: it waits for an approval.
+    """
     url = path.replace("{fact_id}", fact_id).replace("{key_id}", key_id)
+    url = url.replace("{approval_id}", approval_id)
+    url = url.replace("{agent}", "reviewer-1")
     bodies: dict[tuple[str, str], Any] = {
         ("POST", "/v1/facts"): {"content": "a fact for the auth tests"},
         ("POST", "/v1/facts/batch"): {"facts": [{"content": "one"}, {"content": "two"}]},
         ("POST", "/v1/facts/{fact_id}/deprecate"): {"reason": "auth test"},
         ("POST", "/v1/facts/{fact_id}/supersede"): {"content": "newer", "reason": "auth test"},
+        ("POST", "/v1/facts/{fact_id}/votes"): {"value": 1, "reason": "auth test"},
         ("POST", "/v1/search"): {"query": "fact", "mode": "text"},
         ("POST", "/v1/keys"): {"role": "reader"},
+        ("POST", "/v1/facts/{fact_id}/purge"): {"reason": "auth test"},
+        ("POST", "/v1/gate/{approval_id}/approve"): {"reason": "auth test"},
+        ("POST", "/v1/gate/{approval_id}/deny"): {"reason": "auth test"},
     }
     queries = {
         ("GET", "/v1/ledger/proofs/inclusion"): "?seq=0",

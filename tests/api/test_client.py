@@ -14,6 +14,7 @@ import pytest
 import cortex
 from cortex.client import AsyncClient, Client, ServiceUnreachable, error_from_problem
 from cortex.errors import (
+    ApprovalRequired,
     Conflict,
     CortexError,
     Forbidden,
@@ -243,7 +244,11 @@ def test_export_downloads_a_bundle_that_verifies_offline(
 ) -> None:
     with Client(service.base_url, service.keys["globex-admin"]) as admin:
         admin.store("globex exports this")
-        entries = admin.export(tmp_path / "globex.jsonl")
+        with pytest.raises(ApprovalRequired) as asked:  # exports are gated: docs/gate.md
+            admin.export(tmp_path / "globex.jsonl")
+        assert not (tmp_path / "globex.jsonl").exists()
+        token = admin.approve(asked.value.approval_id).token
+        entries = admin.export(tmp_path / "globex.jsonl", approval=token)
     assert entries >= 1
     header = json.loads((tmp_path / "globex.jsonl").read_text().splitlines()[0])
     assert header["tenant"] == "globex"
@@ -251,9 +256,12 @@ def test_export_downloads_a_bundle_that_verifies_offline(
 
     async def export_async() -> int:
         async with AsyncClient(service.base_url, service.keys["globex-admin"]) as client:
-            return await client.export(tmp_path / "async.jsonl")
+            with pytest.raises(ApprovalRequired) as asked:
+                await client.export(tmp_path / "async.jsonl")
+            token = (await client.approve(asked.value.approval_id)).token
+            return await client.export(tmp_path / "async.jsonl", approval=token)
 
-    assert asyncio.run(export_async()) == entries
+    assert asyncio.run(export_async()) == entries + 3  # the first export's gate entries
     writer = Client(service.base_url, service.keys["globex-writer"])
     with writer, pytest.raises(Forbidden):
         writer.export(tmp_path / "no.jsonl")

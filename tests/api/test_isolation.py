@@ -31,6 +31,7 @@ class World:
     globex_key_id: str
     globex_reader_key: str
     acme_size: int
+    globex_approval: str
 
     def globex_fact_state(self) -> dict[str, object]:
         response = self.globex.get(f"/v1/facts/{self.globex_fact}")
@@ -48,8 +49,12 @@ class World:
 @pytest.fixture(scope="module")
 def world(service: RunningServer) -> World:
     globex = service.http(service.keys["globex-admin"])
-    facts = [{"content": f"{SECRET} item {i}", "project": "default"} for i in range(5)]
+    # 25 facts: a ledger size that acme's, growing with these cases (and gate entries), never
+    # reaches, so a checkpoint of the same size would be a leak.
+    facts = [{"content": f"{SECRET} item {i}", "project": "default"} for i in range(25)]
     stored = globex.post("/v1/facts/batch", json={"facts": facts}).json()["items"]
+    asked = globex.post(f"/v1/facts/{stored[0]['id']}/purge", json={"reason": "erasure request"})
+    assert asked.status_code == 202
     assert globex.post("/v1/ledger/checkpoint").status_code == 201
     acme_writer = service.http(service.keys["acme-writer"])
     acme_writer.post("/v1/facts", json={"content": "acme knows its own things"})
@@ -65,6 +70,7 @@ def world(service: RunningServer) -> World:
         globex_key_id=issued.record.key_id,
         globex_reader_key=issued.key,
         acme_size=acme_size,
+        globex_approval=asked.json()["approval"]["id"],
     )
 
 
@@ -115,6 +121,30 @@ def _supersede(w: World) -> None:
     )
     assert response.status_code == 404
     assert w.globex_fact_state()["superseded_by"] is None
+
+
+def _vote(w: World) -> None:
+    before = w.globex.get(f"/v1/facts/{w.globex_fact}/consensus").json()["votes_cast"]
+    response = w.acme_writer.post(f"/v1/facts/{w.globex_fact}/votes", json={"value": -1})
+    assert response.status_code == 404
+    assert SECRET not in response.text
+    after = w.globex.get(f"/v1/facts/{w.globex_fact}/consensus").json()["votes_cast"]
+    assert after == before
+
+
+def _consensus(w: World) -> None:
+    response = w.acme_writer.get(f"/v1/facts/{w.globex_fact}/consensus")
+    assert response.status_code == 404
+    assert SECRET not in response.text
+
+
+def _reputation(w: World) -> None:
+    vote = w.globex.post(f"/v1/facts/{w.globex_fact}/votes", json={"value": 1, "agent": "spy"})
+    assert vote.status_code == 201
+    response = w.acme_writer.get("/v1/agents/spy/reputation")
+    assert response.status_code == 200
+    assert (response.json()["tenant"], response.json()["votes_standing"]) == ("acme", 0)
+    w.assert_no_globex(response)
 
 
 def _search(w: World) -> None:
@@ -173,12 +203,60 @@ def _make_checkpoint(w: World) -> None:
 
 
 def _export(w: World) -> None:
-    response = w.acme_admin.get("/v1/export")
+    asked = w.acme_admin.get("/v1/export")
+    assert asked.status_code == 202
+    assert asked.json()["approval"]["id"] != w.globex_approval
+    approved = w.acme_admin.post(f"/v1/gate/{asked.json()['approval']['id']}/approve")
+    assert approved.json()["approval"]["tenant"] == "acme"
+    response = w.acme_admin.get("/v1/export", params={"approval": approved.json()["token"]})
     assert response.status_code == 200
     lines = [json.loads(line) for line in response.text.splitlines()]
     assert lines[0]["tenant"] == "acme"
     assert all(line.get("tenant", "acme") == "acme" for line in lines)
     w.assert_no_globex(response)
+
+
+def _report(w: World) -> None:
+    response = w.acme_admin.get("/v1/report")
+    assert response.status_code == 200
+    assert response.json()["header"]["tenant"] == "acme"
+    w.assert_no_globex(response)
+    assert w.acme_admin.get("/v1/report?tenant=globex").status_code == 422
+
+
+def _purge(w: World) -> None:
+    response = w.acme_admin.post(
+        f"/v1/facts/{w.globex_fact}/purge", json={"reason": "cross-tenant attempt"}
+    )
+    assert response.status_code == 404
+    assert SECRET not in response.text
+    assert w.globex_fact_state()["status"] == "active"
+
+
+def _globex_approval_state(w: World) -> str:
+    listed = w.globex.get("/v1/gate").json()["items"]
+    return str(next(a["state"] for a in listed if a["id"] == w.globex_approval))
+
+
+def _list_approvals(w: World) -> None:
+    response = w.acme_admin.get("/v1/gate?include_all=true")
+    assert response.status_code == 200
+    assert all(a["tenant"] == "acme" for a in response.json()["items"])
+    assert w.globex_approval not in response.text
+    w.assert_no_globex(response)
+
+
+def _approve(w: World) -> None:
+    response = w.acme_admin.post(f"/v1/gate/{w.globex_approval}/approve", json={})
+    assert response.status_code == 404
+    assert "token" not in response.json()
+    assert _globex_approval_state(w) == "pending"
+
+
+def _deny(w: World) -> None:
+    response = w.acme_admin.post(f"/v1/gate/{w.globex_approval}/deny", json={})
+    assert response.status_code == 404
+    assert _globex_approval_state(w) == "pending"
 
 
 def _create_key(w: World) -> None:
@@ -211,6 +289,9 @@ CASES: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/v1/facts/{fact_id}/history"): _history,
     ("POST", "/v1/facts/{fact_id}/deprecate"): _deprecate,
     ("POST", "/v1/facts/{fact_id}/supersede"): _supersede,
+    ("POST", "/v1/facts/{fact_id}/votes"): _vote,
+    ("GET", "/v1/facts/{fact_id}/consensus"): _consensus,
+    ("GET", "/v1/agents/{agent}/reputation"): _reputation,
     ("POST", "/v1/search"): _search,
     ("GET", "/v1/ledger/verify"): _verify,
     ("GET", "/v1/ledger/proofs/inclusion"): _inclusion,
@@ -218,6 +299,11 @@ CASES: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/v1/ledger/checkpoint"): _latest_checkpoint,
     ("POST", "/v1/ledger/checkpoint"): _make_checkpoint,
     ("GET", "/v1/export"): _export,
+    ("POST", "/v1/facts/{fact_id}/purge"): _purge,
+    ("GET", "/v1/gate"): _list_approvals,
+    ("POST", "/v1/gate/{approval_id}/approve"): _approve,
+    ("POST", "/v1/gate/{approval_id}/deny"): _deny,
+    ("GET", "/v1/report"): _report,
     ("POST", "/v1/keys"): _create_key,
     ("GET", "/v1/keys"): _list_keys,
     ("DELETE", "/v1/keys/{key_id}"): _revoke_key,

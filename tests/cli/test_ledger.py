@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from cortex.cli import app
 from cortex.ledger.merkle import verify_consistency, verify_inclusion
 from tests.cli.invoke import Cli, as_json, ok, stored_id
+from tests.gate.through_gate import cli_through_gate
 
 pytestmark = pytest.mark.usefixtures("initialised")
 
@@ -230,7 +231,8 @@ def _export(cli: Cli, tmp_path: Path) -> Path:
         stored_id(cli, f"fact {n}")
     ok(cli("checkpoint"))
     path = tmp_path / "bundle.jsonl"
-    assert "exported 4 entries" in ok(cli("export", str(path))).stdout
+    # 4 facts, then the export's approval: its request, decision and token use.
+    assert "exported 7 entries" in ok(cli_through_gate(cli, "export", str(path))).stdout
     return path
 
 
@@ -242,7 +244,7 @@ def test_export_then_verify_export_exits_0(cli: Cli, tmp_path: Path, home: Path)
     pinned = ok(cli("verify-export", str(path), "--public-key", str(home / "keys" / "signing.pub")))
 
     assert result.stdout.startswith("ok:")
-    assert (report["ok"], report["entries"], report["checkpoints"]) == (True, 4, 1)
+    assert (report["ok"], report["entries"], report["checkpoints"]) == (True, 7, 1)
     assert pinned.stdout.startswith("ok:")
 
 
@@ -306,7 +308,7 @@ def test_export_into_an_unwritable_place_exits_4(cli: Cli, tmp_path: Path) -> No
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
 
-    result = cli("export", str(blocker / "bundle.jsonl"))
+    result = cli_through_gate(cli, "export", str(blocker / "bundle.jsonl"))
 
     assert result.exit_code == 4
     assert result.stderr.startswith("error: ")

@@ -15,6 +15,7 @@ from starlette.responses import Response, StreamingResponse
 from cortex.api.deps import Reader, TenantAdmin, Writer, known_query_only
 from cortex.api.routers._responses import PROBLEMS, json_response
 from cortex.api.routers.facts import FactId
+from cortex.api.routers.gate import APPROVAL_REQUIRED
 from cortex.api.schemas import (
     CheckpointOut,
     ConsistencyProofOut,
@@ -111,20 +112,30 @@ async def _stream_and_remove(path: Path) -> AsyncIterator[bytes]:
         200: {
             "description": "The JSON-lines bundle that `cortex verify-export` checks offline",
             "content": {EXPORT_MEDIA_TYPE: {"schema": {"type": "string"}}},
-        }
+        },
+        **APPROVAL_REQUIRED,
     },
 )
-async def export_bundle(scope: TenantAdmin) -> StreamingResponse:
+async def export_bundle(
+    scope: TenantAdmin,
+    approval: Annotated[
+        str | None,
+        Query(min_length=1, max_length=4096, description="The token of this export's approval"),
+    ] = None,
+) -> Response:
     """Stream the tenant's self-contained bundle (entries, facts, checkpoints, public key).
 
     The number of entries is in the `X-Cortex-Entries` header. Needs an admin key without a
-    project: the bundle spans the whole tenant.
+    project: the bundle spans the whole tenant. Exports are gated: without `approval`, 202
+    names the approval the export waits for; repeat the request with its token.
     """
     home = scope.service.settings.home
     folder = Path(await asyncio.to_thread(tempfile.mkdtemp, ".export-", None, home))
     path = folder / "bundle.jsonl"
     try:
-        entries = await scope.engine.export(path, tenant=scope.tenant)
+        entries = await scope.engine.export(
+            path, approval=approval, actor=f"key-{scope.key.key_id}", tenant=scope.tenant
+        )
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, folder, True)
         raise

@@ -33,6 +33,8 @@ async def search_facts(body: SearchIn, scope: Reader) -> Response:
         as_of=body.as_of,
         min_confidence=body.min_confidence,
         include_inactive=body.include_inactive,
+        consensus=body.consensus,
+        consensus_boost=body.consensus_boost,
         tenant=scope.tenant,
     )
     scope.service.metrics.search_latency.labels(body.mode).observe(time.perf_counter() - start)

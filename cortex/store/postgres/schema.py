@@ -125,4 +125,31 @@ MIGRATIONS: tuple[str, ...] = (
         f" ((embedding::vector({dim})) vector_cosine_ops) WHERE vector_dims(embedding) = {dim};"
         for dim in VECTOR_INDEX_DIMS
     ),
+    # 3 (CRYPTO): encryption at rest, as in SQLite: the data key version of a sealed fact row
+    # (NULL: in the clear), data keys wrapped by the master key, the master key's record.
+    """
+    ALTER TABLE facts ADD COLUMN key_version integer;
+    CREATE TABLE crypto_master (
+        id          integer PRIMARY KEY CHECK (id = 1),
+        version     integer NOT NULL,
+        source      text NOT NULL,
+        kdf         text,
+        check_value bytea NOT NULL,
+        created_at  bigint NOT NULL
+    );
+    CREATE TABLE data_keys (
+        tenant_id  bigint NOT NULL REFERENCES tenants(id),
+        version    integer NOT NULL,
+        wrapped    bytea NOT NULL,
+        created_at bigint NOT NULL,
+        PRIMARY KEY (tenant_id, version)
+    );
+    """,
+    # 4 (GATE): right to erasure, as in SQLite: a purged fact keeps its row with its content,
+    # tags and meta destroyed; `purged_at` is the time of its `purge` entry.
+    """
+    ALTER TABLE facts ADD COLUMN purged_at bigint;
+    ALTER TABLE facts ADD COLUMN purge_reason text;
+    CREATE INDEX facts_purged ON facts(tenant_id, rowid_) WHERE purged_at IS NOT NULL;
+    """,
 )

@@ -53,6 +53,7 @@ from cortex.errors import (
     StoreError,
     StoreUnavailable,
     ValidationError,
+    WrongKey,
 )
 from cortex.ledger import bundle
 from cortex.ledger.chain import build_transaction, transaction_entry
@@ -71,6 +72,7 @@ from cortex.ledger.verify import (
     TenantVerifier,
     checkpoint_problems,
     head_problems,
+    opened_fact_digest,
     stored_fact_digest,
 )
 from cortex.model import (
@@ -87,18 +89,28 @@ from cortex.model import (
     VerifyReport,
 )
 from cortex.store.base import (
+    AddDataKey,
     AppendEvent,
     Deprecate,
+    FieldCipher,
     ListFilter,
     MakeCheckpoint,
+    MasterRecord,
+    Purge,
+    Purged,
     ReindexFacts,
+    ResealFacts,
+    RetireDataKeys,
     SearchData,
     StoreFacts,
     Supersede,
+    WrappedKey,
     WriteOutcome,
     WriteRequest,
     check_event,
+    open_fact_fields,
 )
+from cortex.store.postgres import sealing
 from cortex.store.postgres.schema import (
     MIGRATION_LOCK,
     MIGRATIONS,
@@ -128,19 +140,21 @@ _TEXT_RANK_MAX = 2000
 _FACT_COLUMNS = (
     "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
     "f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta, f.seq, "
-    "f.deprecated_at, f.deprecation_reason, f.superseded_by"
+    "f.deprecated_at, f.deprecation_reason, f.superseded_by, f.key_version, "
+    "f.purged_at, f.purge_reason"
 )
 _TX_COLUMNS = "seq, op, subject, actor, ts, payload, payload_digest, prev_hash, hash"
 # Column types of the staged rows (unnest needs each array's type).
 _TX_TYPES = ("bigint", "bigint", "text", "text", "text", "text", "text", "bytea", "bytea", "bytea")
 _FACT_TYPES = (
     *("bigint", "text", "bigint", "text", "text", "text", "text", "text"),
-    *("float8", "bigint", "bigint", "text", "bigint", "text", "bigint"),
+    *("float8", "bigint", "bigint", "text", "bigint", "text", "bigint", "integer"),
 )
 _ROWS_SQL = (
     "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
     " x.prev_hash, x.hash, f.id, f.project, f.content, f.fact_type, f.tags, f.source,"
-    " f.confidence, f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta"
+    " f.confidence, f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta,"
+    " f.key_version, f.purged_at"
     " FROM transactions x LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.seq = x.seq"
     " WHERE x.tenant_id = %s ORDER BY x.seq"
 )
@@ -171,6 +185,8 @@ class _Head:
     head_hash: bytes
     frontier: tuple[tuple[int, int, bytes], ...]  # (level, index, hash), left to right
     last_ts: int
+    # The data key version new rows are sealed with (encrypted stores; None: none yet).
+    key_version: int | None = None
 
 
 @dataclass(slots=True)
@@ -204,7 +220,8 @@ class _Rows:
             await _insert(
                 cur,
                 "facts(rowid_, id, tenant_id, project, content, fact_type, tags, source,"
-                " confidence, valid_from, valid_until, supersedes, created_at, meta, seq)",
+                " confidence, valid_from, valid_until, supersedes, created_at, meta, seq,"
+                " key_version)",
                 _FACT_TYPES,
                 self.facts,
             )
@@ -253,12 +270,17 @@ async def _insert_texts(
     )
 
 
-def _fact_from_row(row: Sequence[Any]) -> Fact:
+def _fact_from_row(row: Sequence[Any], cipher: FieldCipher | None) -> Fact:
+    """A Fact from a `_FACT_COLUMNS` row, decrypted by `cipher` (its keys loaded beforehand)."""
+    if row[18] is not None:  # purged: its content and meta were destroyed, nothing to open
+        content, meta_json = "", "{}"
+    else:
+        content, meta_json = open_fact_fields(cipher, row[1], row[0], row[17], row[3], row[12])
     return Fact(
         id=row[0],
         tenant=row[1],
         project=row[2],
-        content=row[3],
+        content=content,
         fact_type=row[4],
         tags=tuple(json.loads(row[5])),
         source=row[6],
@@ -267,11 +289,13 @@ def _fact_from_row(row: Sequence[Any]) -> Fact:
         valid_until=None if row[9] is None else from_micros(row[9]),
         supersedes=row[10],
         created_at=from_micros(row[11]),
-        meta=json.loads(row[12]),
+        meta=json.loads(meta_json),
         seq=row[13],
         deprecated_at=None if row[14] is None else from_micros(row[14]),
         deprecation_reason=row[15],
         superseded_by=row[16],
+        purged_at=None if row[18] is None else from_micros(row[18]),
+        purge_reason=row[19],
     )
 
 
@@ -333,7 +357,7 @@ def _filter_sql(tenant_id: int, filters: ListFilter) -> tuple[str, list[Any]]:
         )
         params += [t, t, t, t]
     elif not filters.include_inactive:
-        sql.append("f.deprecated_at IS NULL")
+        sql.append("f.deprecated_at IS NULL AND f.purged_at IS NULL")
     return " AND ".join(sql), params
 
 
@@ -425,8 +449,10 @@ class PostgresStore:
         *,
         checkpoint_every: int,
         signer: Signer | None,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self._url = url
+        self._cipher = cipher  # encryption at rest (None: plaintext)
         self._pool = pool
         self._checkpoint_every = checkpoint_every
         self._signer = signer
@@ -445,11 +471,13 @@ class PostgresStore:
         checkpoint_every: int = 1000,
         signer: Signer | None = None,
         timeout: float = 10.0,
+        cipher: FieldCipher | None = None,
     ) -> PostgresStore:
         """Connect to the database at `url`, apply pending migrations and open a bounded pool.
 
         `pool_size` connections at most; a request waits up to `timeout` seconds for one, then
         fails with StoreUnavailable (as does any request while the database cannot be reached).
+        An encrypted database needs `cipher` (ConfigError without; WrongKey for another key's).
         """
         if not is_database_url(url):
             raise ValidationError("a database URL starts with postgresql:// or postgres://")
@@ -471,7 +499,32 @@ class PostgresStore:
         except PoolTimeout as exc:
             await pool.close()
             raise StoreUnavailable(f"cannot connect to {redact_url(url)}: {exc}") from exc
-        return cls(url, pool, checkpoint_every=checkpoint_every, signer=signer)
+        store = cls(url, pool, checkpoint_every=checkpoint_every, signer=signer, cipher=cipher)
+        try:
+            record = await store.master_record()
+            if record is not None and cipher is None:
+                raise ConfigError(
+                    f"{redact_url(url)} is encrypted: open it with its master key (cortex.open"
+                    " reads the key file or passphrase named in the settings)"
+                )
+            if record is None and cipher is not None:
+                raise ConfigError(f"{redact_url(url)} is not encrypted; open it without a cipher")
+            if record is not None and cipher is not None and record.check != cipher.check:
+                raise WrongKey(f"the master key given does not open {redact_url(url)}")
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @staticmethod
+    async def read_master_record(url: str, *, timeout: float = 10.0) -> MasterRecord | None:
+        """The master key record of the database at `url` (None: plaintext or not created)."""
+        try:
+            return await sealing.read_master_record_at(url, timeout)
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to {redact_url(url)}: {exc}") from exc
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot read {redact_url(url)}: {exc}") from exc
 
     @staticmethod
     async def migrate(url: str, *, timeout: float = 10.0) -> int:
@@ -586,6 +639,8 @@ class PostgresStore:
         self, cur: AsyncCursor[Row], requests: Sequence[WriteRequest]
     ) -> list[WriteOutcome]:
         heads = await self._lock_heads(cur, requests)
+        if self._cipher is not None:
+            await self._read_key_versions(cur, heads)
         needed = sum(len(r.drafts) if isinstance(r, StoreFacts) else 0 for r in requests) + sum(
             isinstance(r, Supersede) for r in requests
         )
@@ -696,6 +751,59 @@ class PostgresStore:
             )
         return heads
 
+    async def _read_key_versions(
+        self, cur: AsyncCursor[Row], heads: dict[str, _Head | None]
+    ) -> None:
+        """Put each locked tenant's current data key version into its head."""
+        locked = {h.tenant_id: name for name, h in heads.items() if h is not None}
+        for tenant_id, version in (await sealing.current_key_versions(cur, sorted(locked))).items():
+            head = heads[locked[tenant_id]]
+            assert head is not None
+            heads[locked[tenant_id]] = replace(head, key_version=version)
+
+    async def _sealing_head(
+        self, cur: AsyncCursor[Row], tenant: str, head: _Head, *, create: bool
+    ) -> _Head:
+        """`head` with the data key that new rows of `tenant` get (created first, if `create`)."""
+        cipher = self._cipher
+        if cipher is None:
+            return head
+        if head.key_version is None:
+            if not create:
+                raise ConfigError(f"tenant {tenant!r} has no data key")
+            await sealing.create_data_key(
+                cur, cipher, tenant, head.tenant_id, 1, time.time_ns() // 1000
+            )
+            head = replace(head, key_version=1)
+        await sealing.load_keys(cur, cipher, [(tenant, head.key_version)])
+        return head
+
+    async def _apply_key_request(
+        self,
+        cur: AsyncCursor[Row],
+        request: AddDataKey | ResealFacts | RetireDataKeys,
+        heads: dict[str, _Head | None],
+    ) -> int:
+        """A new data key, a batch of re-sealed facts, or retired old keys (see base.py)."""
+        cipher = self._cipher
+        if cipher is None:
+            raise ConfigError("this store is not encrypted: it has no data keys")
+        head = self._existing_head(heads, request.tenant)
+        if isinstance(request, AddDataKey):
+            version = (head.key_version or 0) + 1
+            await sealing.create_data_key(
+                cur, cipher, request.tenant, head.tenant_id, version, time.time_ns() // 1000
+            )
+            heads[request.tenant] = replace(head, key_version=version)
+            return version
+        if head.key_version is None:
+            raise NotFound(f"tenant {request.tenant!r} has no data key")
+        if isinstance(request, ResealFacts):
+            return await sealing.reseal_facts(
+                cur, cipher, request.tenant, head.tenant_id, head.key_version, request.rowids
+            )
+        return await sealing.retire_data_keys(cur, head.tenant_id, head.key_version)
+
     @staticmethod
     def _tick(head: _Head) -> tuple[int, _Head]:
         """The next timestamp of the tenant's clock: wall time, but always after the last one."""
@@ -712,6 +820,7 @@ class PostgresStore:
     ) -> list[Fact]:
         head = heads[request.tenant]
         assert head is not None  # created by _lock_heads
+        head = await self._sealing_head(cur, request.tenant, head, create=True)
         search = request.search or (None,) * len(request.drafts)
         if len(search) != len(request.drafts):
             raise ValidationError("search data must have one entry per fact")
@@ -851,13 +960,19 @@ class PostgresStore:
             payload=payload,
             payload_bytes=payload_bytes,
         )
+        stored_content, stored_meta = fact.content, meta_json
+        if self._cipher is not None and head.key_version is not None:
+            # Sealed after the digest: the ledger covers the plaintext, the row holds ciphertext.
+            seal = self._cipher.seal
+            stored_content = seal(tenant, head.key_version, fact.id, "content", fact.content)
+            stored_meta = seal(tenant, head.key_version, fact.id, "meta", meta_json)
         rows.facts.append(
             (
                 rowid,
                 fact.id,
                 head.tenant_id,
                 fact.project,
-                fact.content,
+                stored_content,
                 fact.fact_type,
                 tags_json,
                 fact.source,
@@ -866,8 +981,9 @@ class PostgresStore:
                 valid_until,
                 supersedes,
                 ts,
-                meta_json,
+                stored_meta,
                 seq,
+                head.key_version if self._cipher is not None else None,
             )
         )
         rows.tags.extend((head.tenant_id, tag, fact.id) for tag in fact.tags)
@@ -922,6 +1038,7 @@ class PostgresStore:
         if isinstance(request, Supersede):
             head = self._existing_head(heads, request.tenant, request.fact_id)
             old = await self._active_fact(cur, head.tenant_id, request.tenant, request.fact_id)
+            head = await self._sealing_head(cur, request.tenant, head, create=False)
             fact, head = self._insert_fact(
                 rows,
                 request.tenant,
@@ -954,9 +1071,85 @@ class PostgresStore:
             return checkpoint
         if isinstance(request, ReindexFacts):
             return await self._reindex(cur, request, self._existing_head(heads, request.tenant))
+        if isinstance(request, AddDataKey | ResealFacts | RetireDataKeys):
+            return await self._apply_key_request(cur, request, heads)
         if isinstance(request, AppendEvent):
             return await self._append_event(cur, request, heads)
+        if isinstance(request, Purge):
+            return await self._purge(cur, request, heads)
         raise ValidationError(f"unknown write request {type(request).__name__}")
+
+    async def _purge(
+        self, cur: AsyncCursor[Row], request: Purge, heads: dict[str, _Head | None]
+    ) -> Purged:
+        """Destroy the content, tags and meta of a fact (or of its whole chain); log a `purge`.
+
+        The rows' old versions stay in the table files as dead tuples until VACUUM reclaims
+        them (SQL never sees them again): see docs/gate.md.
+        """
+        head = self._existing_head(heads, request.tenant, request.fact_id)
+        tenant_id = head.tenant_id
+
+        async def load(fact_id: str) -> Row | None:
+            found = await self._rows(
+                cur,
+                "SELECT rowid_, id, supersedes, superseded_by, purged_at FROM facts"
+                " WHERE tenant_id = %s AND id = %s FOR UPDATE",
+                (tenant_id, fact_id),
+            )
+            return found[0] if found else None
+
+        start = await load(request.fact_id)
+        if start is None:
+            raise NotFound(f"no fact {request.fact_id!r} in tenant {request.tenant!r}")
+        chain = [start]
+        while request.all_versions and chain[0][2] is not None and len(chain) < _MAX_CHAIN:
+            older = await load(chain[0][2])
+            if older is None:
+                break
+            chain.insert(0, older)
+        while request.all_versions and chain[-1][3] is not None and len(chain) < _MAX_CHAIN:
+            newer = await load(chain[-1][3])
+            if newer is None:
+                break
+            chain.append(newer)
+        targets = [r for r in chain if r[4] is None]
+        if not targets:
+            what = "every version of fact" if request.all_versions else "fact"
+            raise Conflict(f"{what} {request.fact_id} is already purged")
+        rows = _Rows()
+        for rowid, fact_id, *_ in targets:
+            ts, head = self._tick(head)
+            head, _ = self._append(
+                rows,
+                request.tenant,
+                head,
+                op="purge",
+                subject=fact_id,
+                actor=request.actor,
+                ts=ts,
+                payload={"reason": request.reason, "approval": request.approval},
+            )
+            await cur.execute(
+                "UPDATE facts SET content = '', tags = '[]', meta = '{}', key_version = NULL,"
+                " purged_at = %s, purge_reason = %s WHERE rowid_ = %s",
+                (ts, request.reason, rowid),
+            )
+            await cur.execute(
+                "DELETE FROM fact_tags WHERE tenant_id = %s AND fact_id = %s", (tenant_id, fact_id)
+            )
+            await cur.execute("DELETE FROM fact_text WHERE fact_rowid = %s", (rowid,))
+            await cur.execute("DELETE FROM fact_vectors WHERE fact_rowid = %s", (rowid,))
+        await rows.flush(cur)
+        heads[request.tenant] = head
+        found = await self._rows(
+            cur,
+            f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+            " WHERE f.rowid_ = ANY(%s) ORDER BY f.rowid_",
+            ([r[0] for r in targets],),
+        )
+        facts = tuple(_fact_from_row(r, self._cipher) for r in found)
+        return Purged(facts, tuple(int(r[0]) for r in targets))
 
     async def _append_event(
         self, cur: AsyncCursor[Row], request: AppendEvent, heads: dict[str, _Head | None]
@@ -1046,7 +1239,8 @@ class PostgresStore:
         )
         if not rows:
             raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
-        fact = _fact_from_row(rows[0])
+        await sealing.load_keys(cur, self._cipher, [(tenant, rows[0][17])])
+        fact = _fact_from_row(rows[0], self._cipher)
         if fact.status != "active":
             raise Conflict(f"fact {fact_id} is already {fact.status}; only active facts can change")
         return fact
@@ -1109,7 +1303,8 @@ class PostgresStore:
             )
             if not rows:
                 raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
-            fact = _fact_from_row(rows[0])
+            await sealing.load_keys(cur, self._cipher, [(tenant, rows[0][17])])
+            fact = _fact_from_row(rows[0], self._cipher)
             if as_of is not None and not _visible_at(fact, as_of):
                 raise NotFound(f"fact {fact_id} was not valid at {as_of.isoformat()}")
             return _as_of_view(fact, as_of)
@@ -1134,7 +1329,10 @@ class PostgresStore:
             sql.append("ORDER BY f.id LIMIT %s")
             params.append(limit + 1)
             rows = await self._rows(cur, " ".join(sql), params)
-            facts = [_as_of_view(_fact_from_row(r), filters.as_of) for r in rows[:limit]]
+            await sealing.load_keys(cur, self._cipher, [(tenant, r[17]) for r in rows])
+            facts = [
+                _as_of_view(_fact_from_row(r, self._cipher), filters.as_of) for r in rows[:limit]
+            ]
             next_cursor = facts[-1].id if len(rows) > limit and facts else None
             return Page(tuple(facts), next_cursor)
 
@@ -1151,7 +1349,10 @@ class PostgresStore:
                     " WHERE t.name = %s AND f.id = %s",
                     (tenant, fid),
                 )
-                return _fact_from_row(rows[0]) if rows else None
+                if not rows:
+                    return None
+                await sealing.load_keys(cur, self._cipher, [(tenant, rows[0][17])])
+                return _fact_from_row(rows[0], self._cipher)
 
             start = await load(fact_id)
             if start is None:
@@ -1358,11 +1559,14 @@ class PostgresStore:
         async def read(cur: AsyncCursor[Row]) -> Stats:
             ident = await self._tenant_id(cur, tenant)
             tid = -1 if ident is None else ident[0]
-            facts, deprecated, superseded = (
+            facts, deprecated, superseded, purged = (
                 await self._rows(
                     cur,
-                    "SELECT count(*), count(deprecated_at) - count(superseded_by),"
-                    " count(superseded_by) FROM facts WHERE tenant_id = %s",
+                    "SELECT count(*),"
+                    " count(*) FILTER (WHERE purged_at IS NULL AND deprecated_at IS NOT NULL"
+                    "   AND superseded_by IS NULL),"
+                    " count(*) FILTER (WHERE purged_at IS NULL AND superseded_by IS NOT NULL),"
+                    " count(purged_at) FROM facts WHERE tenant_id = %s",
                     (tid,),
                 )
             )[0]
@@ -1377,13 +1581,14 @@ class PostgresStore:
             return Stats(
                 tenant=tenant,
                 facts=facts,
-                active=facts - deprecated - superseded,
+                active=facts - deprecated - superseded - purged,
                 deprecated=deprecated,
                 superseded=superseded,
                 transactions=0 if ident is None else ident[1],
                 checkpoints=cps[0],
                 latest_checkpoint_size=None if cps[1] is None else int(cps[1]),
                 database_bytes=int(size),
+                purged=purged,
             )
 
         return await self._read(read, snapshot=True)
@@ -1485,7 +1690,8 @@ class PostgresStore:
                 int(r[0])
                 for r in await self._rows(
                     cur,
-                    f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ = ANY(%s) AND {where}",
+                    f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ = ANY(%s) AND {where}"
+                    " AND f.purged_at IS NULL",  # search never finds a purged fact
                     [list(rowids), *params],
                 )
             }
@@ -1508,7 +1714,10 @@ class PostgresStore:
                 " WHERE f.rowid_ = ANY(%s) AND t.name = %s",
                 (list(rowids), tenant),
             )
-            return {int(r[0]): _as_of_view(_fact_from_row(r[1:]), as_of) for r in rows}
+            await sealing.load_keys(cur, self._cipher, [(tenant, r[18]) for r in rows])
+            return {
+                int(r[0]): _as_of_view(_fact_from_row(r[1:], self._cipher), as_of) for r in rows
+            }
 
         return await self._read(read)
 
@@ -1688,22 +1897,33 @@ class PostgresStore:
             if model_id is None:
                 rows = await self._rows(
                     cur,
-                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    "SELECT f.rowid_, f.content, f.tags, f.id, f.key_version, f.meta, f.purged_at"
+                    " FROM facts f"
                     " WHERE f.tenant_id = %s AND f.rowid_ > %s ORDER BY f.rowid_ LIMIT %s",
                     (ident[0], after_rowid, limit),
                 )
             else:
                 rows = await self._rows(
                     cur,
-                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    "SELECT f.rowid_, f.content, f.tags, f.id, f.key_version, f.meta, f.purged_at"
+                    " FROM facts f"
                     " LEFT JOIN fact_vectors v ON v.fact_rowid = f.rowid_"
                     " WHERE f.tenant_id = %s AND f.rowid_ > %s"
                     " AND (v.model_id IS NULL OR v.model_id <> %s) ORDER BY f.rowid_ LIMIT %s",
                     (ident[0], after_rowid, model_id, limit),
                 )
-            return [(int(r[0]), r[1], r[2]) for r in rows]
+            await sealing.load_keys(cur, self._cipher, [(tenant, r[4]) for r in rows])
+            return [
+                # A purged fact's words are gone: nothing to open (and nothing to index).
+                (int(r[0]), "" if r[6] is not None else self._plain_content(tenant, r), r[2])
+                for r in rows
+            ]
 
         return await self._read(read)
+
+    def _plain_content(self, tenant: str, row: Sequence[Any]) -> str:
+        """The content of a (rowid, content, tags, id, key_version, meta) row, in the clear."""
+        return open_fact_fields(self._cipher, tenant, row[3], row[4], row[1], row[5])[0]
 
     async def count_facts(self, tenant: str) -> int:
         """How many facts `tenant` has (any status)."""
@@ -1719,6 +1939,20 @@ class PostgresStore:
 
         return await self._read(read)
 
+    async def purged_rowids(self, tenant: str) -> list[int]:
+        """Rowids of `tenant`'s purged facts, ascending."""
+
+        async def read(cur: AsyncCursor[Row]) -> list[int]:
+            rows = await self._rows(
+                cur,
+                "SELECT f.rowid_ FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                " WHERE t.name = %s AND f.purged_at IS NOT NULL ORDER BY f.rowid_",
+                (tenant,),
+            )
+            return [int(r[0]) for r in rows]
+
+        return await self._read(read)
+
     async def last_vector_rowid(self, tenant: str) -> int:
         """The highest rowid with a stored vector in `tenant` (0 if none)."""
 
@@ -1730,6 +1964,47 @@ class PostgresStore:
                 (tenant,),
             )
             return int(rows[0][0] or 0)
+
+        return await self._read(read)
+
+    # ------------------------------------------------------------------ encryption at rest
+
+    async def master_record(self) -> MasterRecord | None:
+        """The master key record; None for a plaintext store."""
+        return await self._read(sealing.read_master_record)
+
+    async def data_keys(self, tenant: str | None = None) -> list[WrappedKey]:
+        """Every wrapped data key (of `tenant`, when given), by tenant and version."""
+        return await self._read(lambda cur: sealing.data_keys(cur, tenant))
+
+    async def set_master_key(
+        self, record: MasterRecord, previous: bytes | None, rewrapped: Sequence[WrappedKey]
+    ) -> int:
+        """Record a master key, re-wrapping every data key (see `Store.set_master_key`)."""
+        async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            return await sealing.set_master_key(
+                cur, record, previous, rewrapped, time.time_ns() // 1000
+            )
+
+    async def facts_to_reseal(self, tenant: str, after_rowid: int, limit: int) -> list[int]:
+        """Rowids above `after_rowid` of facts sealed with an older key than the current one."""
+
+        async def read(cur: AsyncCursor[Row]) -> list[int]:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return []
+            return await sealing.stale_rowids(cur, ident[0], after_rowid, limit)
+
+        return await self._read(read)
+
+    async def count_facts_to_reseal(self, tenant: str) -> int:
+        """How many facts of `tenant` are sealed with an older key than the current one."""
+
+        async def read(cur: AsyncCursor[Row]) -> int:
+            ident = await self._tenant_id(cur, tenant)
+            if ident is None:
+                return 0
+            return len(await sealing.stale_rowids(cur, ident[0], 0, None))
 
         return await self._read(read)
 
@@ -1758,7 +2033,7 @@ class PostgresStore:
                 rows = await self._rows(cur, "SELECT name FROM tenants ORDER BY name")
                 names = [r[0] for r in rows]
             problems: list[Problem] = []
-            entries = facts = checkpoints = 0
+            entries = facts = checkpoints = purged = 0
             truncated = False
             for name in names:
                 found, counts, cut = await self._verify_tenant(
@@ -1768,10 +2043,19 @@ class PostgresStore:
                 entries += counts[0]
                 facts += counts[1]
                 checkpoints += counts[2]
+                purged += counts[3]
                 truncated = truncated or cut
             if len(problems) > max_problems:
                 problems, truncated = problems[:max_problems], True
-            return VerifyReport(tuple(problems), len(names), entries, facts, checkpoints, truncated)
+            return VerifyReport(
+                tuple(problems),
+                len(names),
+                entries,
+                facts,
+                checkpoints,
+                truncated,
+                purged=purged,
+            )
 
         return await self._read(read, snapshot=True)
 
@@ -1782,7 +2066,7 @@ class PostgresStore:
         public_keys: Sequence[Ed25519PublicKey],
         check_nodes: bool,
         max_problems: int,
-    ) -> tuple[list[Problem], tuple[int, int, int], bool]:
+    ) -> tuple[list[Problem], tuple[int, int, int, int], bool]:
         rows = await self._rows(
             cur, "SELECT id, next_seq, head_hash FROM tenants WHERE name = %s", (tenant,)
         )
@@ -1790,6 +2074,8 @@ class PostgresStore:
             raise NotFound(f"tenant {tenant!r} has no ledger")
         tenant_id, next_seq, head_hash = int(rows[0][0]), int(rows[0][1]), bytes(rows[0][2])
         checkpoints = await self._checkpoints(cur, tenant)
+        await sealing.load_tenant_keys(cur, self._cipher, tenant)
+        cipher = self._cipher
         conn = cur.connection
         loop = asyncio.get_running_loop()
         entries_cur = conn.cursor(name="cortex_verify_entries")
@@ -1812,7 +2098,7 @@ class PostgresStore:
                     max_problems=max(1, max_problems),
                 )
                 for row in _pull(loop, entries_cur):
-                    verifier.feed(_ledger_row(tenant, row))
+                    verifier.feed(_ledger_row(tenant, row, cipher))
                 verifier.close_range(next_seq)
                 return verifier
 
@@ -1828,7 +2114,7 @@ class PostgresStore:
             tenant, checkpoints, public_keys, verifier.roots, verifier.position
         )
         problems += [p async for p in self._state_problems(cur, tenant, tenant_id)]
-        counts = (verifier.entries, verifier.facts, len(checkpoints))
+        counts = (verifier.entries, verifier.facts, len(checkpoints), verifier.purged)
         return problems, counts, verifier.truncated
 
     async def _state_problems(
@@ -1882,6 +2168,35 @@ class PostgresStore:
             yield Problem(
                 tenant, seq, "state_changed", f"fact {fid} is marked inactive without an entry"
             )
+        # A purge entry must match its fact's purge mark, and a purge mark needs its entry: a
+        # fact blanked without one was altered (its digest cannot be checked any more).
+        for seq, subject, ts, fid, purged_at in await self._rows(
+            cur,
+            "SELECT x.seq, x.subject, x.ts, f.id, f.purged_at FROM transactions x"
+            " LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.id = x.subject"
+            " WHERE x.tenant_id = %s AND x.op <> 'store' AND x.op = 'purge'",
+            (tenant_id,),
+        ):
+            if fid is None:
+                yield Problem(tenant, seq, "fact_missing", f"fact {subject} is missing")
+            elif purged_at is None or format_ts(purged_at) != ts:
+                yield Problem(
+                    tenant, seq, "state_changed", f"fact {fid} no longer shows this purge"
+                )
+        for fid, seq in await self._rows(
+            cur,
+            "SELECT f.id, f.seq FROM facts f WHERE f.tenant_id = %s AND f.purged_at IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM transactions x"
+            "   WHERE x.tenant_id = f.tenant_id AND x.op <> 'store' AND x.subject = f.id"
+            "   AND x.op = 'purge')",
+            (tenant_id,),
+        ):
+            yield Problem(
+                tenant,
+                seq,
+                "content_changed",
+                f"fact {fid} is marked purged but the ledger has no purge entry for it",
+            )
 
     # ------------------------------------------------------------------ export
 
@@ -1895,6 +2210,8 @@ class PostgresStore:
             )
             head_hash = bytes(rows[0][0])
             checkpoints = await self._checkpoints(cur, tenant)
+            await sealing.load_tenant_keys(cur, self._cipher, tenant)
+            cipher = self._cipher
             conn = cur.connection
             loop = asyncio.get_running_loop()
             txs_cur = conn.cursor(name="cortex_export_transactions")
@@ -1918,7 +2235,7 @@ class PostgresStore:
                         head_hash=head_hash,
                         public_key_pem=public_key_pem,
                         transactions=(_tx_from_row(tenant, r) for r in _pull(loop, txs_cur)),
-                        facts=(_fact_from_row(r) for r in _pull(loop, facts_cur)),
+                        facts=(_fact_from_row(r, cipher) for r in _pull(loop, facts_cur)),
                         checkpoints=checkpoints,
                     )
 
@@ -1966,6 +2283,7 @@ class PostgresStore:
         staged = _Rows()
         checkpoints: list[Row] = []
         inactive: list[Row] = []  # (fact id, deprecated_at, reason, superseded_by)
+        purged: list[Row] = []  # (fact id, purged_at, purge reason)
         while batch := await asyncio.to_thread(lambda: list(itertools.islice(reader, _FETCH))):
             facts = [r for r in batch if isinstance(r, Fact)]
             rowids: list[int] = []
@@ -1993,6 +2311,8 @@ class PostgresStore:
                                 record.superseded_by,
                             )
                         )
+                    if record.purged_at is not None:
+                        purged.append((record.id, to_micros(record.purged_at), record.purge_reason))
                 else:
                     checkpoints.append(
                         (
@@ -2012,6 +2332,13 @@ class PostgresStore:
                 " %s::text[]) AS u(id, at, why, by)"
                 " WHERE f.tenant_id = %s AND f.id = u.id",
                 [*(list(column) for column in zip(*inactive, strict=True)), tenant_id],
+            )
+        if purged:
+            await cur.execute(
+                "UPDATE facts f SET purged_at = u.at, purge_reason = u.why"
+                " FROM unnest(%s::text[], %s::bigint[], %s::text[]) AS u(id, at, why)"
+                " WHERE f.tenant_id = %s AND f.id = u.id",
+                [*(list(column) for column in zip(*purged, strict=True)), tenant_id],
             )
         if checkpoints:
             await _insert(
@@ -2101,13 +2428,22 @@ def _fact_row(rowid: int, tenant_id: int, fact: Fact) -> Row:
         to_micros(fact.created_at),
         canonical_json(dict(fact.meta)).decode(),
         fact.seq,
+        None,  # key_version: a bundle's facts are in the clear
     )
 
 
-def _ledger_row(tenant: str, row: Sequence[Any]) -> LedgerRow:
-    """A verifier row from a `_ROWS_SQL` row, with the stored fact's digest recomputed."""
+def _ledger_row(tenant: str, row: Sequence[Any], cipher: FieldCipher | None) -> LedgerRow:
+    """A verifier row from a `_ROWS_SQL` row, with the stored fact's digest recomputed.
+
+    An encrypted store's rows are decrypted by `cipher` first: the digest covers the plaintext.
+    """
     fact_id = row[9]
-    digest = stored_fact_digest(tenant, row)
+    if cipher is None or fact_id is None:
+        digest = stored_fact_digest(tenant, row)
+    else:
+        digest = opened_fact_digest(
+            tenant, row, lambda t, f, v, c, m: open_fact_fields(cipher, t, f, v, c, m)
+        )
     return LedgerRow(
         row[0],
         row[1],
@@ -2120,4 +2456,5 @@ def _ledger_row(tenant: str, row: Sequence[Any]) -> LedgerRow:
         bytes(row[8]),
         fact_id,
         digest,
+        row[22] is not None,
     )

@@ -24,15 +24,22 @@ import apsw
 
 from cortex.canonical import ZERO_HASH
 from cortex.errors import StoreError
-from cortex.ledger.verify import LedgerRow, TenantVerifier, stored_fact_digest
+from cortex.ledger.verify import (
+    LedgerRow,
+    TenantVerifier,
+    opened_fact_digest,
+    stored_fact_digest,
+)
 from cortex.model import Problem
+from cortex.store.sqlite.sealing import FactOpener
 
 __all__ = ["ChunkResult", "ParallelScan", "frontier_keys", "scan_parallel", "scan_range"]
 
 _ROWS_SQL = (
     "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
     " x.prev_hash, x.hash, f.id, f.project, f.content, f.fact_type, f.tags, f.source,"
-    " f.confidence, f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta"
+    " f.confidence, f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta,"
+    " f.key_version, f.purged_at"
     " FROM transactions x LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.seq = x.seq"
     " WHERE x.tenant_id = ? AND x.seq >= ? AND x.seq < ? ORDER BY x.seq"
 )
@@ -53,6 +60,7 @@ class ChunkResult:
     truncated: bool
     entries: int
     facts: int
+    purged: int
     roots: dict[int, bytes]
     start_frontier: tuple[tuple[int, int, bytes, bool], ...]
     end_frontier: tuple[tuple[int, int, bytes, bool], ...]
@@ -108,11 +116,13 @@ def scan_range(
     check_nodes: bool,
     max_problems: int,
     resume: tuple[bytes, Frontier] | None = None,
+    opener: FactOpener | None = None,
 ) -> ChunkResult:
     """Verify the seqs [start, stop) of one tenant on `conn` (inside a read transaction).
 
     The scan starts from the stored chain hash and tree edge at `start`, or from `resume`
-    (the recomputed state a scan of the preceding range ended in).
+    (the recomputed state a scan of the preceding range ended in). An encrypted store passes
+    the `opener` that decrypts its rows: fact digests cover the plaintext.
     """
     end = _NO_END if stop is None else stop
     prev_hash, frontier = resume or _start_state(conn, tenant_id, start)
@@ -131,8 +141,11 @@ def scan_range(
     feed = verifier.feed
     for row in conn.execute(_ROWS_SQL, (tenant_id, start, end)):
         fact_id = row[9]
-        digest = stored_fact_digest(tenant, row)
-        feed(LedgerRow(*row[:9], fact_id, digest))  # type: ignore[call-arg]
+        if opener is None or fact_id is None:
+            digest = stored_fact_digest(tenant, row)
+        else:
+            digest = opened_fact_digest(tenant, row, opener.fields)
+        feed(LedgerRow(*row[:9], fact_id, digest, row[22] is not None))  # type: ignore[call-arg]
     verifier.close_range(fill_to)
     return ChunkResult(
         start=start,
@@ -141,6 +154,7 @@ def scan_range(
         truncated=verifier.truncated,
         entries=verifier.entries,
         facts=verifier.facts,
+        purged=verifier.purged,
         roots=dict(verifier.roots),
         start_frontier=frontier,
         end_frontier=verifier.frontier,

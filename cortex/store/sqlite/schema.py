@@ -95,4 +95,33 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX fact_vectors_by_tenant ON fact_vectors(tenant_id, fact_rowid);
     """,
+    # 3 (CRYPTO): encryption at rest. A fact row sealed with a data key names its version
+    # (NULL: stored in the clear); data keys are kept wrapped by the master key, whose record
+    # (source, passphrase parameters, check value) has one row in an encrypted store.
+    """
+    ALTER TABLE facts ADD COLUMN key_version INTEGER;
+    CREATE TABLE crypto_master (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        version     INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        kdf         TEXT,
+        check_value BLOB NOT NULL,
+        created_at  INTEGER NOT NULL
+    );
+    CREATE TABLE data_keys (
+        tenant_id  INTEGER NOT NULL REFERENCES tenants(id),
+        version    INTEGER NOT NULL,
+        wrapped    BLOB NOT NULL,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, version)
+    ) WITHOUT ROWID;
+    """,
+    # 4 (GATE): right to erasure. A purged fact keeps its row (id, seq, times, names) with its
+    # content, tags and meta destroyed; `purged_at` is the time of its `purge` entry. The partial
+    # index lists a tenant's purged facts (for the search indexes, which must drop them).
+    """
+    ALTER TABLE facts ADD COLUMN purged_at INTEGER;
+    ALTER TABLE facts ADD COLUMN purge_reason TEXT;
+    CREATE INDEX facts_purged ON facts(tenant_id, rowid_) WHERE purged_at IS NOT NULL;
+    """,
 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import os
 import queue
 import random
@@ -37,6 +38,7 @@ from cortex.canonical import (
     to_micros,
 )
 from cortex.errors import (
+    ConfigError,
     Conflict,
     CortexError,
     IntegrityError,
@@ -44,6 +46,7 @@ from cortex.errors import (
     StoreClosed,
     StoreError,
     ValidationError,
+    WrongKey,
 )
 from cortex.ledger import bundle
 from cortex.ledger.chain import build_transaction, transaction_entry
@@ -72,22 +75,32 @@ from cortex.model import (
     VerifyReport,
 )
 from cortex.store.base import (
+    AddDataKey,
     AppendEvent,
     Deprecate,
+    FieldCipher,
     ListFilter,
     MakeCheckpoint,
+    MasterRecord,
+    Purge,
+    Purged,
     ReindexFacts,
+    ResealFacts,
+    RetireDataKeys,
     SearchData,
     StoreFacts,
     Supersede,
+    WrappedKey,
     WriteOutcome,
     WriteRequest,
     check_event,
 )
-from cortex.store.sqlite import scan
+from cortex.store.sqlite import scan, sealing
 from cortex.store.sqlite.schema import MIGRATIONS
 
 __all__ = ["Signer", "SqliteStore"]
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -102,7 +115,8 @@ _BM25_TAGS_WEIGHT = 2.0
 _FACT_COLUMNS = (
     "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
     "f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta, f.seq, "
-    "f.deprecated_at, f.deprecation_reason, f.superseded_by"
+    "f.deprecated_at, f.deprecation_reason, f.superseded_by, f.key_version, "
+    "f.purged_at, f.purge_reason"
 )
 _TX_COLUMNS = "seq, op, subject, actor, ts, payload, payload_digest, prev_hash, hash"
 
@@ -165,8 +179,8 @@ class _Rows:
         if self.facts:
             conn.executemany(
                 "INSERT INTO facts(rowid_, id, tenant_id, project, content, fact_type, tags,"
-                " source, confidence, valid_from, valid_until, supersedes, created_at, meta, seq)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " source, confidence, valid_from, valid_until, supersedes, created_at, meta, seq,"
+                " key_version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 self.facts,
             )
         if self.tags:
@@ -187,12 +201,17 @@ class _Rows:
         self.texts, self.vectors = [], []
 
 
-def _fact_from_row(row: Sequence[Any]) -> Fact:
+def _fact_from_row(row: Sequence[Any], opener: sealing.FactOpener) -> Fact:
+    """A Fact from a `_FACT_COLUMNS` row; `opener` decrypts a sealed row's content and meta."""
+    if row[18] is not None:  # purged: its content and meta were destroyed, nothing to open
+        content, meta_json = "", "{}"
+    else:
+        content, meta_json = opener.fields(row[1], row[0], row[17], row[3], row[12])
     return Fact(
         id=row[0],
         tenant=row[1],
         project=row[2],
-        content=row[3],
+        content=content,
         fact_type=row[4],
         tags=tuple(json.loads(row[5])),
         source=row[6],
@@ -201,11 +220,13 @@ def _fact_from_row(row: Sequence[Any]) -> Fact:
         valid_until=None if row[9] is None else from_micros(row[9]),
         supersedes=row[10],
         created_at=from_micros(row[11]),
-        meta=json.loads(row[12]),
+        meta=json.loads(meta_json),
         seq=row[13],
         deprecated_at=None if row[14] is None else from_micros(row[14]),
         deprecation_reason=row[15],
         superseded_by=row[16],
+        purged_at=None if row[18] is None else from_micros(row[18]),
+        purge_reason=row[19],
     )
 
 
@@ -276,7 +297,9 @@ def _filter_sql(
         )
         params += [t, t, t, t]
     elif not filters.include_inactive:
-        sql.append("f.deprecated_at IS NULL")
+        sql.append("f.deprecated_at IS NULL AND f.purged_at IS NULL")
+    if by_rowid and (filters.as_of is not None or filters.include_inactive):
+        sql.append("f.purged_at IS NULL")  # search never finds a purged fact
     return " AND ".join(sql), params
 
 
@@ -317,8 +340,14 @@ class SqliteStore:
         read_threads: int,
         checkpoint_every: int,
         signer: Signer | None,
+        cipher: FieldCipher | None = None,
     ) -> None:
         self._path = path
+        # Encryption at rest: the cipher (None: plaintext), the stored master record's check
+        # value, and each tenant's current data key version (re-read with the heads).
+        self._cipher = cipher
+        self._master_check: bytes | None = None
+        self._key_versions: OrderedDict[str, int] = OrderedDict()
         self._checkpoint_every = checkpoint_every
         self._signer = signer
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-sqlite-write")
@@ -349,15 +378,25 @@ class SqliteStore:
         checkpoint_every: int = 1000,
         signer: Signer | None = None,
         create: bool = True,
+        cipher: FieldCipher | None = None,
     ) -> SqliteStore:
-        """Open (creating if `create`) the database at `path` and apply pending migrations."""
+        """Open (creating if `create`) the database at `path` and apply pending migrations.
+
+        An encrypted database needs `cipher` (built from its master key): ConfigError without,
+        WrongKey when the cipher's master key is not the database's.
+        """
         if not create and not path.exists():
             raise NotFound(f"no CORTEX database at {path}; run `cortex init` first")
         store = cls(
-            path, read_threads=read_threads, checkpoint_every=checkpoint_every, signer=signer
+            path,
+            read_threads=read_threads,
+            checkpoint_every=checkpoint_every,
+            signer=signer,
+            cipher=cipher,
         )
         try:
             await store._run_write(store._open_writer)
+            await store._run_write(store._check_cipher)
         except BaseException:
             await store.close()
             raise
@@ -392,10 +431,78 @@ class SqliteStore:
             if mode != "wal":
                 raise StoreError(f"{self._path}: cannot enable WAL mode (got {mode!r})")
             conn.execute("PRAGMA synchronous = FULL")
+            # Freed space is zeroed, so that a purged fact leaves no bytes behind (docs/gate.md).
+            conn.execute("PRAGMA secure_delete = ON")
             self._migrate(conn)
             self._load_write_state(conn)
         except apsw.Error as exc:
             raise StoreError(f"cannot open database {self._path}: {exc}") from exc
+
+    @staticmethod
+    def read_master_record(path: Path) -> MasterRecord | None:
+        """The master key record of the database at `path` (None: plaintext or no database)."""
+        if not path.exists():
+            return None
+        try:
+            conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+        except apsw.Error as exc:
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        try:
+            conn.set_busy_timeout(10_000)
+            return sealing.read_master_record(conn)
+        except apsw.Error as exc:  # a damaged file: the typed error, naming it
+            raise StoreError(f"cannot open database {path}: {exc}") from exc
+        finally:
+            conn.close()
+
+    def _check_cipher(self) -> None:
+        """Refuse to open an encrypted database without its key, or a plaintext one with one."""
+        check = self._master_check
+        if check is not None and self._cipher is None:
+            raise ConfigError(
+                f"{self._path} is encrypted: open it with its master key (cortex.open reads the"
+                " key file or passphrase named in the settings)"
+            )
+        if check is None and self._cipher is not None:
+            raise ConfigError(f"{self._path} is not encrypted; open it without a cipher")
+        if check is not None and self._cipher is not None and self._cipher.check != check:
+            raise WrongKey(f"the master key given does not open {self._path}")
+
+    def _write_key(
+        self, conn: apsw.Connection, tenant: str, tenant_id: int, *, create: bool
+    ) -> int | None:
+        """The data key version new rows of `tenant` are sealed with (None: a plaintext store).
+
+        Read inside the write transaction (cached until another connection commits), so every
+        process seals with the current key; with `create`, a tenant's first key is made here.
+        """
+        cipher = self._cipher
+        if cipher is None:
+            if self._master_check is not None:
+                raise ConfigError("this store is encrypted and was opened without its master key")
+            return None
+        version = self._key_versions.get(tenant)
+        if version is None:
+            version = sealing.current_key_version(conn, tenant_id)
+            if version is None:
+                if not create:
+                    raise ConfigError(f"tenant {tenant!r} has no data key")
+                version = 1
+                sealing.create_data_key(conn, cipher, tenant, tenant_id, version, self._now())
+            self._remember_key_version(tenant, version)
+        if not cipher.has_key(tenant, version):
+            sealing.FactOpener(cipher, conn).load(tenant, tenant_id, version)
+        return version
+
+    def _remember_key_version(self, tenant: str, version: int) -> None:
+        self._key_versions[tenant] = version
+        self._key_versions.move_to_end(tenant)
+        while len(self._key_versions) > _HEAD_CACHE_TENANTS:
+            self._key_versions.popitem(last=False)
+
+    def _opener(self, conn: apsw.Connection) -> sealing.FactOpener:
+        """Decrypts the sealed rows read on `conn` (passes plaintext rows through)."""
+        return sealing.FactOpener(self._cipher, conn)
 
     def _load_write_state(self, conn: apsw.Connection) -> None:
         """Read what the writer caches from the database: clock, next fact rowid, no heads.
@@ -405,6 +512,9 @@ class SqliteStore:
         `data_version` tells, so several processes can share one store without forking a ledger.
         """
         self._heads.clear()
+        self._key_versions.clear()
+        record = sealing.read_master_record(conn)
+        self._master_check = None if record is None else record.check
         row = _rows(
             conn,
             "SELECT max(x.ts) FROM tenants t JOIN transactions x"
@@ -509,7 +619,10 @@ class SqliteStore:
                 self._load_write_state(conn)
             for request in requests:
                 if isinstance(request, StoreFacts):
-                    outcomes.append(self._stage_facts(conn, staged, request, heads))
+                    try:
+                        outcomes.append(self._stage_facts(conn, staged, request, heads))
+                    except CortexError as exc:  # refused before staging anything (no data key)
+                        outcomes.append(exc)
                     continue
                 staged.flush(conn)
                 before = dict(heads)
@@ -525,6 +638,11 @@ class SqliteStore:
                 conn.execute("RELEASE request")
                 outcomes.append(outcome)
             staged.flush(conn)
+            purged = any(isinstance(outcome, Purged) for outcome in outcomes)
+            if purged:
+                # FTS5 keeps a deleted row's terms in its index segments until they are merged;
+                # merging them all leaves none (secure_delete zeroes the freed pages).
+                conn.execute("INSERT INTO fact_text(fact_text) VALUES ('optimize')")
             for tenant, head in heads.items():
                 conn.execute(
                     "UPDATE tenants SET next_seq = ?, head_hash = ? WHERE id = ?",
@@ -539,12 +657,29 @@ class SqliteStore:
             raise
         for tenant, head in heads.items():
             self._remember_head(tenant, head)
+        if purged:
+            self._truncate_wal(conn)
         return outcomes
+
+    def _truncate_wal(self, conn: apsw.Connection) -> None:
+        """Copy the WAL into the database and empty it: no destroyed bytes stay in the journal.
+
+        Waits (busy timeout) for readers of older snapshots; if one outlasts it, the WAL keeps
+        its frames until the next purge or checkpoint, and a warning says so.
+        """
+        busy, _, _ = _rows(conn, "PRAGMA wal_checkpoint(TRUNCATE)")[0]
+        if busy:
+            log.warning(
+                "%s: a reader kept the WAL from being truncated after a purge; it is truncated at"
+                " the next purge",
+                self._path,
+            )
 
     def _stage_facts(
         self, conn: apsw.Connection, staged: _Rows, request: StoreFacts, heads: dict[str, _Head]
     ) -> list[Fact]:
         head = self._head(conn, request.tenant, heads, create=True)
+        key_version = self._write_key(conn, request.tenant, head.tenant_id, create=True)
         mine = _Rows()
         facts = []
         search = request.search or (None,) * len(request.drafts)
@@ -552,7 +687,14 @@ class SqliteStore:
             raise ValidationError("search data must have one entry per fact")
         for draft, data in zip(request.drafts, search, strict=True):
             fact, head = self._insert_fact(
-                mine, request.tenant, head, draft, None, request.actor, search=data
+                mine,
+                request.tenant,
+                head,
+                draft,
+                None,
+                request.actor,
+                search=data,
+                key_version=key_version,
             )
             facts.append(fact)
         staged.extend(mine)
@@ -695,6 +837,7 @@ class SqliteStore:
                 request.actor,
                 request.reason,
                 search=request.search,
+                key_version=self._write_key(conn, request.tenant, head.tenant_id, create=False),
             )
             rows.flush(conn)
             conn.execute(
@@ -715,9 +858,89 @@ class SqliteStore:
             return self._checkpoint(conn, request.tenant, head)
         if isinstance(request, ReindexFacts):
             return self._reindex(conn, request)
+        if isinstance(request, AddDataKey | ResealFacts | RetireDataKeys):
+            return self._apply_key_request(conn, request, heads)
         if isinstance(request, AppendEvent):
             return self._append_event(conn, request, heads)
+        if isinstance(request, Purge):
+            return self._purge(conn, request, heads)
         raise ValidationError(f"unknown write request {type(request).__name__}")
+
+    def _purge(self, conn: apsw.Connection, request: Purge, heads: dict[str, _Head]) -> Purged:
+        """Destroy the content, tags and meta of a fact (or of its whole chain); log a `purge`.
+
+        The caller (`_apply_group`) merges the text index and truncates the journal afterwards,
+        once per group: only then are the destroyed bytes gone from the file and the WAL.
+        """
+        head = self._head(conn, request.tenant, heads, create=False, fact_id=request.fact_id)
+        tenant_id = head.tenant_id
+
+        def load(fact_id: str) -> Row | None:
+            found = _rows(
+                conn,
+                "SELECT rowid_, id, supersedes, superseded_by, purged_at FROM facts"
+                " WHERE tenant_id = ? AND id = ?",
+                (tenant_id, fact_id),
+            )
+            return found[0] if found else None
+
+        start = load(request.fact_id)
+        if start is None:
+            raise NotFound(f"no fact {request.fact_id!r} in tenant {request.tenant!r}")
+        chain = [start]
+        while request.all_versions and chain[0][2] is not None and len(chain) < _MAX_CHAIN:
+            older = load(chain[0][2])
+            if older is None:
+                break
+            chain.insert(0, older)
+        while request.all_versions and chain[-1][3] is not None and len(chain) < _MAX_CHAIN:
+            newer = load(chain[-1][3])
+            if newer is None:
+                break
+            chain.append(newer)
+        targets = [r for r in chain if r[4] is None]
+        if not targets:
+            what = "every version of fact" if request.all_versions else "fact"
+            raise Conflict(f"{what} {request.fact_id} is already purged")
+        rows = _Rows()
+        for rowid, fact_id, *_ in targets:
+            ts = self._now()
+            head, _ = self._append(
+                rows,
+                request.tenant,
+                head,
+                op="purge",
+                subject=fact_id,
+                actor=request.actor,
+                ts=ts,
+                payload={"reason": request.reason, "approval": request.approval},
+            )
+            # The row keeps what the ledger and listings need (id, seq, times, names); the
+            # caller's words are destroyed. A sealed row becomes plaintext "" (nothing to open).
+            conn.execute(
+                "UPDATE facts SET content = '', tags = '[]', meta = '{}', key_version = NULL,"
+                " purged_at = ?, purge_reason = ? WHERE rowid_ = ?",
+                (ts, request.reason, rowid),
+            )
+            conn.execute(
+                "DELETE FROM fact_tags WHERE tenant_id = ? AND fact_id = ?", (tenant_id, fact_id)
+            )
+            conn.execute("DELETE FROM fact_text WHERE rowid = ?", (rowid,))
+            conn.execute("DELETE FROM fact_vectors WHERE fact_rowid = ?", (rowid,))
+        rows.flush(conn)
+        heads[request.tenant] = head
+        marks = ",".join("?" * len(targets))
+        opener = self._opener(conn)
+        facts = [
+            _fact_from_row(r, opener)
+            for r in _rows(
+                conn,
+                f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
+                f" WHERE f.rowid_ IN ({marks}) ORDER BY f.rowid_",
+                [r[0] for r in targets],
+            )
+        ]
+        return Purged(tuple(facts), tuple(r[0] for r in targets))
 
     def _append_event(
         self, conn: apsw.Connection, request: AppendEvent, heads: dict[str, _Head]
@@ -768,6 +991,26 @@ class SqliteStore:
             )[0],
         )
 
+    def _apply_key_request(
+        self,
+        conn: apsw.Connection,
+        request: AddDataKey | ResealFacts | RetireDataKeys,
+        heads: dict[str, _Head],
+    ) -> int:
+        """A new data key, a batch of re-sealed facts, or retired old keys (see base.py)."""
+        cipher = self._cipher
+        if cipher is None:
+            raise ConfigError("this store is not encrypted: it has no data keys")
+        tenant_id = self._head(conn, request.tenant, heads, create=False).tenant_id
+        if isinstance(request, AddDataKey):
+            version = (sealing.current_key_version(conn, tenant_id) or 0) + 1
+            sealing.create_data_key(conn, cipher, request.tenant, tenant_id, version, self._now())
+            self._remember_key_version(request.tenant, version)
+            return version
+        if isinstance(request, ResealFacts):
+            return sealing.reseal_facts(conn, cipher, request.tenant, tenant_id, request.rowids)
+        return sealing.retire_data_keys(conn, tenant_id)
+
     @staticmethod
     def _reindex(conn: apsw.Connection, request: ReindexFacts) -> int:
         """Replace text rows and vectors of existing facts of the tenant; return how many."""
@@ -814,6 +1057,7 @@ class SqliteStore:
         reason: str | None = None,
         *,
         search: SearchData | None = None,
+        key_version: int | None = None,
     ) -> tuple[Fact, _Head]:
         ts = self._now()
         rowid = self._next_rowid
@@ -875,13 +1119,19 @@ class SqliteStore:
             payload=payload,
             payload_bytes=payload_bytes,
         )
+        stored_content, stored_meta = fact.content, meta_json
+        if key_version is not None and self._cipher is not None:
+            # Sealed after the digest: the ledger covers the plaintext, the row holds ciphertext.
+            seal = self._cipher.seal
+            stored_content = seal(tenant, key_version, fact.id, "content", fact.content)
+            stored_meta = seal(tenant, key_version, fact.id, "meta", meta_json)
         rows.facts.append(
             (
                 rowid,
                 fact.id,
                 head.tenant_id,
                 fact.project,
-                fact.content,
+                stored_content,
                 fact.fact_type,
                 tags_json,
                 fact.source,
@@ -890,8 +1140,9 @@ class SqliteStore:
                 valid_until,
                 supersedes,
                 ts,
-                meta_json,
+                stored_meta,
                 seq,
+                key_version,
             )
         )
         rows.tags.extend((head.tenant_id, tag, fact.id) for tag in fact.tags)
@@ -912,7 +1163,7 @@ class SqliteStore:
         )
         if not rows:
             raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
-        fact = _fact_from_row(rows[0])
+        fact = _fact_from_row(rows[0], self._opener(conn))
         if fact.status != "active":
             raise Conflict(f"fact {fact_id} is already {fact.status}; only active facts can change")
         return fact
@@ -975,7 +1226,7 @@ class SqliteStore:
             )
             if not rows:
                 raise NotFound(f"no fact {fact_id!r} in tenant {tenant!r}")
-            fact = _fact_from_row(rows[0])
+            fact = _fact_from_row(rows[0], self._opener(conn))
             if as_of is not None and not _visible_at(fact, as_of):
                 raise NotFound(f"fact {fact_id} was not valid at {as_of.isoformat()}")
             return _as_of_view(fact, as_of)
@@ -1000,7 +1251,8 @@ class SqliteStore:
             sql.append("ORDER BY f.id LIMIT ?")
             params.append(limit + 1)
             rows = _rows(conn, " ".join(sql), params)
-            facts = [_as_of_view(_fact_from_row(r), filters.as_of) for r in rows[:limit]]
+            opener = self._opener(conn)
+            facts = [_as_of_view(_fact_from_row(r, opener), filters.as_of) for r in rows[:limit]]
             next_cursor = facts[-1].id if len(rows) > limit and facts else None
             return Page(tuple(facts), next_cursor)
 
@@ -1010,6 +1262,8 @@ class SqliteStore:
         """Every version of the fact's supersession chain, oldest first, with their transactions."""
 
         def read(conn: apsw.Connection) -> list[FactVersion]:
+            opener = self._opener(conn)
+
             def load(fid: str) -> Fact | None:
                 rows = _rows(
                     conn,
@@ -1017,7 +1271,7 @@ class SqliteStore:
                     " WHERE t.name = ? AND f.id = ?",
                     (tenant, fid),
                 )
-                return _fact_from_row(rows[0]) if rows else None
+                return _fact_from_row(rows[0], opener) if rows else None
 
             start = load(fact_id)
             if start is None:
@@ -1234,10 +1488,13 @@ class SqliteStore:
         def read(conn: apsw.Connection) -> Stats:
             ident = self._tenant_id(conn, tenant)
             tid = -1 if ident is None else ident[0]
-            facts, deprecated, superseded = _rows(
+            facts, deprecated, superseded, purged = _rows(
                 conn,
-                "SELECT count(*), count(deprecated_at) - count(superseded_by), count(superseded_by)"
-                " FROM facts WHERE tenant_id = ?",
+                "SELECT count(*),"
+                " count(*) FILTER (WHERE purged_at IS NULL AND deprecated_at IS NOT NULL"
+                "   AND superseded_by IS NULL),"
+                " count(*) FILTER (WHERE purged_at IS NULL AND superseded_by IS NOT NULL),"
+                " count(purged_at) FROM facts WHERE tenant_id = ?",
                 (tid,),
             )[0]
             cps = _rows(
@@ -1251,13 +1508,14 @@ class SqliteStore:
             return Stats(
                 tenant=tenant,
                 facts=facts,
-                active=facts - deprecated - superseded,
+                active=facts - deprecated - superseded - purged,
                 deprecated=deprecated,
                 superseded=superseded,
                 transactions=0 if ident is None else ident[1],
                 checkpoints=cps[0],
                 latest_checkpoint_size=cps[1],
                 database_bytes=size,
+                purged=purged,
             )
 
         return await self._run_read(read)
@@ -1334,6 +1592,7 @@ class SqliteStore:
 
         def read(conn: apsw.Connection) -> dict[int, Fact]:
             found: dict[int, Fact] = {}
+            opener = self._opener(conn)
             ident = self._tenant_id(conn, tenant)
             if ident is None:
                 return found
@@ -1346,7 +1605,7 @@ class SqliteStore:
                     f" WHERE f.rowid_ IN ({marks}) AND +f.tenant_id = ?",
                     [*chunk, ident[0]],
                 ):
-                    found[row[0]] = _as_of_view(_fact_from_row(row[1:]), as_of)
+                    found[row[0]] = _as_of_view(_fact_from_row(row[1:], opener), as_of)
             return found
 
         return await self._run_read(read)
@@ -1413,19 +1672,30 @@ class SqliteStore:
                 return []
             if model_id is None:
                 sql = (
-                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    "SELECT f.rowid_, f.content, f.tags, f.id, f.key_version, f.meta, f.purged_at"
+                    " FROM facts f"
                     " WHERE f.tenant_id = ? AND f.rowid_ > ? ORDER BY f.rowid_ LIMIT ?"
                 )
                 args: tuple[Any, ...] = (ident[0], after_rowid, limit)
             else:
                 sql = (
-                    "SELECT f.rowid_, f.content, f.tags FROM facts f"
+                    "SELECT f.rowid_, f.content, f.tags, f.id, f.key_version, f.meta, f.purged_at"
+                    " FROM facts f"
                     " LEFT JOIN fact_vectors v ON v.fact_rowid = f.rowid_"
                     " WHERE f.tenant_id = ? AND f.rowid_ > ?"
                     " AND (v.model_id IS NULL OR v.model_id <> ?) ORDER BY f.rowid_ LIMIT ?"
                 )
                 args = (ident[0], after_rowid, model_id, limit)
-            return [(r[0], r[1], r[2]) for r in conn.execute(sql, args)]
+            opener = self._opener(conn)
+            return [
+                # A purged fact's words are gone: nothing to open (and nothing to index).
+                (
+                    r[0],
+                    "" if r[6] is not None else opener.fields(tenant, r[3], r[4], r[1], r[5])[0],
+                    r[2],
+                )
+                for r in conn.execute(sql, args)
+            ]
 
         return await self._run_read(read)
 
@@ -1442,6 +1712,24 @@ class SqliteStore:
 
         return await self._run_read(read)
 
+    async def purged_rowids(self, tenant: str) -> list[int]:
+        """Rowids of `tenant`'s purged facts, ascending."""
+
+        def read(conn: apsw.Connection) -> list[int]:
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return []
+            return [
+                int(r[0])
+                for r in conn.execute(
+                    "SELECT rowid_ FROM facts INDEXED BY facts_purged"
+                    " WHERE tenant_id = ? AND purged_at IS NOT NULL ORDER BY rowid_",
+                    (ident[0],),
+                )
+            ]
+
+        return await self._run_read(read)
+
     async def last_vector_rowid(self, tenant: str) -> int:
         """The highest rowid with a stored vector in `tenant` (0 if none): the index's freshness."""
 
@@ -1453,6 +1741,58 @@ class SqliteStore:
                 conn, "SELECT max(fact_rowid) FROM fact_vectors WHERE tenant_id = ?", (ident[0],)
             )[0][0]
             return int(value or 0)
+
+        return await self._run_read(read)
+
+    # ------------------------------------------------------------------ encryption at rest
+
+    async def master_record(self) -> MasterRecord | None:
+        """The master key record; None for a plaintext store."""
+        return await self._run_read(sealing.read_master_record)
+
+    async def data_keys(self, tenant: str | None = None) -> list[WrappedKey]:
+        """Every wrapped data key (of `tenant`, when given), by tenant and version."""
+        return await self._run_read(lambda conn: sealing.data_keys(conn, tenant))
+
+    async def set_master_key(
+        self, record: MasterRecord, previous: bytes | None, rewrapped: Sequence[WrappedKey]
+    ) -> int:
+        """Record a master key, re-wrapping every data key (see `Store.set_master_key`)."""
+        return await self._run_write(self._set_master_key, record, previous, tuple(rewrapped))
+
+    def _set_master_key(
+        self, record: MasterRecord, previous: bytes | None, rewrapped: tuple[WrappedKey, ...]
+    ) -> int:
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            count = sealing.set_master_key(conn, record, previous, rewrapped, self._now())
+            conn.execute("COMMIT")  # durable: synchronous = FULL
+        except BaseException as exc:
+            if not conn.get_autocommit():
+                conn.execute("ROLLBACK")
+            if isinstance(exc, apsw.Error):
+                raise StoreError(f"cannot record the master key: {exc}") from exc
+            raise
+        finally:
+            self._load_write_state(conn)
+        return count
+
+    async def facts_to_reseal(self, tenant: str, after_rowid: int, limit: int) -> list[int]:
+        """Rowids above `after_rowid` of facts sealed with an older key than the current one."""
+
+        def read(conn: apsw.Connection) -> list[int]:
+            ident = self._tenant_id(conn, tenant)
+            return [] if ident is None else sealing.stale_rowids(conn, ident[0], after_rowid, limit)
+
+        return await self._run_read(read)
+
+    async def count_facts_to_reseal(self, tenant: str) -> int:
+        """How many facts of `tenant` are sealed with an older key than the current one."""
+
+        def read(conn: apsw.Connection) -> int:
+            ident = self._tenant_id(conn, tenant)
+            return 0 if ident is None else len(sealing.stale_rowids(conn, ident[0], 0, None))
 
         return await self._run_read(read)
 
@@ -1480,7 +1820,7 @@ class SqliteStore:
                 else [r[0] for r in conn.execute("SELECT name FROM tenants ORDER BY name")]
             )
             problems: list[Problem] = []
-            entries = facts = checkpoints = 0
+            entries = facts = checkpoints = purged = 0
             truncated = False
             for name in names:
                 ident = self._tenant_id(conn, name)
@@ -1499,10 +1839,19 @@ class SqliteStore:
                 entries += counts[0]
                 facts += counts[1]
                 checkpoints += counts[2]
+                purged += counts[3]
                 truncated = truncated or cut
             if len(problems) > max_problems:
                 problems, truncated = problems[:max_problems], True
-            return VerifyReport(tuple(problems), len(names), entries, facts, checkpoints, truncated)
+            return VerifyReport(
+                tuple(problems),
+                len(names),
+                entries,
+                facts,
+                checkpoints,
+                truncated,
+                purged=purged,
+            )
 
         return await self._run_read(read)
 
@@ -1515,7 +1864,7 @@ class SqliteStore:
         check_nodes: bool,
         max_problems: int,
         workers: int | None,
-    ) -> tuple[list[Problem], tuple[int, int, int], bool]:
+    ) -> tuple[list[Problem], tuple[int, int, int, int], bool]:
         next_seq, head_hash = _rows(
             conn, "SELECT next_seq, head_hash FROM tenants WHERE id = ?", (tenant_id,)
         )[0]
@@ -1525,6 +1874,8 @@ class SqliteStore:
         if workers is None and next_seq < _PARALLEL_MIN:
             parts = 1
         parts = max(1, min(parts, next_seq))
+        if self._cipher is not None:
+            parts = 1  # the data keys that open sealed rows never leave this process
         bounds = [next_seq * i // parts for i in range(parts)] + [None]
         specs: list[dict[str, Any]] = [
             {
@@ -1540,7 +1891,7 @@ class SqliteStore:
             for i in range(parts)
         ]
         if parts == 1:
-            chunks = [scan.scan_range(conn, **specs[0])]
+            chunks = [scan.scan_range(conn, **specs[0], opener=self._scan_opener(conn))]
             state = list(self._state_problems(conn, tenant, tenant_id))
         else:
             running = scan.scan_parallel(str(self._path), specs)
@@ -1569,9 +1920,14 @@ class SqliteStore:
             sum(c.entries for c in chunks),
             sum(c.facts for c in chunks),
             len(checkpoints),
+            sum(c.purged for c in chunks),
         )
         truncated = any(c.truncated for c in chunks)
         return problems, counts, truncated
+
+    def _scan_opener(self, conn: apsw.Connection) -> sealing.FactOpener | None:
+        """What verification decrypts sealed rows with (None for a plaintext store)."""
+        return None if self._cipher is None else self._opener(conn)
 
     @staticmethod
     def _state_problems(conn: apsw.Connection, tenant: str, tenant_id: int) -> Iterator[Problem]:
@@ -1620,6 +1976,35 @@ class SqliteStore:
             yield Problem(
                 tenant, seq, "state_changed", f"fact {fid} is marked inactive without an entry"
             )
+        # A purge entry must match its fact's purge mark, and a purge mark needs its entry: a
+        # fact blanked without one was altered (its digest cannot be checked any more).
+        for seq, subject, ts, fid, purged_at in conn.execute(
+            "SELECT x.seq, x.subject, x.ts, f.id, f.purged_at"
+            " FROM transactions x INDEXED BY transactions_changes"
+            " LEFT JOIN facts f ON f.tenant_id = x.tenant_id AND f.id = x.subject"
+            " WHERE x.tenant_id = ? AND x.op <> 'store' AND x.op = 'purge'",
+            (tenant_id,),
+        ):
+            if fid is None:
+                yield Problem(tenant, seq, "fact_missing", f"fact {subject} is missing")
+            elif purged_at is None or format_ts(purged_at) != ts:
+                yield Problem(
+                    tenant, seq, "state_changed", f"fact {fid} no longer shows this purge"
+                )
+        for fid, seq in conn.execute(
+            "SELECT f.id, f.seq FROM facts f INDEXED BY facts_purged"
+            " WHERE f.tenant_id = ? AND f.purged_at IS NOT NULL"
+            " AND NOT EXISTS (SELECT 1 FROM transactions x INDEXED BY transactions_changes"
+            "   WHERE x.tenant_id = f.tenant_id AND x.op <> 'store' AND x.subject = f.id"
+            "   AND x.op = 'purge')",
+            (tenant_id,),
+        ):
+            yield Problem(
+                tenant,
+                seq,
+                "content_changed",
+                f"fact {fid} is marked purged but the ledger has no purge entry for it",
+            )
 
     # ------------------------------------------------------------------ export / import
 
@@ -1638,8 +2023,9 @@ class SqliteStore:
                     (tenant_id,),
                 )
             )
+            opener = self._opener(conn)
             facts = (
-                _fact_from_row(r)
+                _fact_from_row(r, opener)
                 for r in conn.execute(
                     f"SELECT {_FACT_COLUMNS} FROM facts f JOIN tenants t ON t.id = f.tenant_id"
                     " WHERE f.tenant_id = ? ORDER BY f.seq",
@@ -1700,8 +2086,8 @@ class SqliteStore:
                     conn.execute(
                         "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags,"
                         " source, confidence, valid_from, valid_until, supersedes, created_at,"
-                        " meta, seq, deprecated_at, deprecation_reason, superseded_by)"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        " meta, seq, deprecated_at, deprecation_reason, superseded_by,"
+                        " purged_at, purge_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (
                             record.id,
                             tenant_id,
@@ -1722,6 +2108,8 @@ class SqliteStore:
                             else to_micros(record.deprecated_at),
                             record.deprecation_reason,
                             record.superseded_by,
+                            None if record.purged_at is None else to_micros(record.purged_at),
+                            record.purge_reason,
                         ),
                     )
                 else:
