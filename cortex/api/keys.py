@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, cast, get_args
 
 from cortex.config import Settings
+from cortex.crypto.keys import read_private_file
 from cortex.errors import ConfigError, NotFound, StoreError, Unauthorized, ValidationError
 from cortex.model import check_name
 
@@ -121,21 +122,12 @@ def _parse_iso(value: str | None) -> datetime | None:
 
 def load_server_secret(path: Path) -> bytes:
     """Read the server secret `cortex init` made; missing, exposed or malformed: ConfigError."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(
-            f"server secret {path} is missing; run `cortex init --home {path.parent.parent}`"
-            " to create it"
-        ) from None
-    except OSError as exc:
-        raise ConfigError(f"server secret {path} cannot be read: {exc.strerror or exc}") from exc
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ConfigError(
-            f"server secret {path} has mode {mode:o}; it must be readable by its owner only"
-            f" (chmod 600 {path})"
-        )
+    data = read_private_file(
+        path,
+        "server secret",
+        f"server secret {path} is missing; run `cortex init --home {path.parent.parent}`"
+        " to create it",
+    )
     if len(data) != SECRET_BYTES:
         raise ConfigError(f"server secret {path} is not {SECRET_BYTES} bytes; restore it")
     return data

@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives.serialization import (
 
 from cortex.errors import ConfigError
 
-__all__ = ["create_signing_key", "load_public_key", "load_signing_key", "write_private_file"]
+__all__ = [
+    "create_signing_key",
+    "load_public_key",
+    "load_signing_key",
+    "read_private_file",
+    "write_private_file",
+]
 
 
 def write_private_file(path: Path, data: bytes) -> None:
@@ -57,22 +63,34 @@ def create_signing_key(path: Path) -> Ed25519PublicKey:
     return private_key.public_key()
 
 
-def load_signing_key(path: Path) -> Ed25519PrivateKey:
-    """Load the checkpoint signing key; a missing or unreadable key is a ConfigError."""
+def read_private_file(path: Path, name: str, missing: str) -> bytes:
+    """The bytes of a key file made by `write_private_file`, as ConfigErrors otherwise.
+
+    `name` names the file in messages ("signing key"); `missing` is the whole message when the
+    file does not exist (it says how to get it back). A file others may read is refused.
+    """
     try:
         data = path.read_bytes()
+        mode = path.stat().st_mode & 0o777
     except FileNotFoundError as exc:
-        raise ConfigError(
-            f"signing key {path} is missing; run `cortex init` to create the data directory"
-        ) from exc
+        raise ConfigError(missing) from exc
     except OSError as exc:
-        raise ConfigError(f"signing key {path} cannot be read: {exc}") from exc
-    mode = path.stat().st_mode & 0o777
+        raise ConfigError(f"{name} {path} cannot be read: {exc}") from exc
     if mode & 0o077:
         raise ConfigError(
-            f"signing key {path} has mode {mode:o}; it must be readable by its owner only "
-            f"(chmod 600 {path})"
+            f"{name} {path} has mode {mode:o}; it must be readable by its owner only"
+            f" (chmod 600 {path})"
         )
+    return data
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """Load the checkpoint signing key; a missing or unreadable key is a ConfigError."""
+    data = read_private_file(
+        path,
+        "signing key",
+        f"signing key {path} is missing; run `cortex init` to create the data directory",
+    )
     try:
         key = load_pem_private_key(data, password=None)
     except (ValueError, TypeError) as exc:

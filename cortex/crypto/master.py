@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cortex.crypto.envelope import KEY_BYTES, KdfParams, MasterKey, derive_master_key
-from cortex.crypto.keys import write_private_file
+from cortex.crypto.keys import read_private_file, write_private_file
 from cortex.errors import ConfigError, WrongKey
 from cortex.store.base import MasterRecord
 
@@ -46,21 +46,12 @@ def create_master_key_file(path: Path) -> MasterKey:
 
 def load_master_key_file(path: Path) -> MasterKey:
     """Load a master key file; a missing, unreadable, shared or malformed file is a ConfigError."""
-    try:
-        data = path.read_bytes()
-        mode = path.stat().st_mode & 0o777
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"this store is encrypted and its master key file {path} is missing: restore it from"
-            " backup (or point the setting master_key_file at it)"
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"master key {path} cannot be read: {exc}") from exc
-    if mode & 0o077:
-        raise ConfigError(
-            f"master key {path} has mode {mode:o}; it must be readable by its owner only"
-            f" (chmod 600 {path})"
-        )
+    data = read_private_file(
+        path,
+        "master key",
+        f"this store is encrypted and its master key file {path} is missing: restore it from"
+        " backup (or point the setting master_key_file at it)",
+    )
     if len(data) != KEY_BYTES:
         raise ConfigError(f"master key {path} is {len(data)} bytes, not {KEY_BYTES}: not a key")
     return MasterKey(data)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from cortex.canonical import canonical_json
+from cortex.crypto.keys import read_private_file
 from cortex.errors import ApprovalInvalid, ConfigError
 
 __all__ = [
@@ -121,21 +122,12 @@ def read_token(key: bytes, token: object) -> TokenClaims:
 
 def load_gate_key(path: Path) -> bytes:
     """The gate key file's 32 bytes; ConfigError (run `cortex init`) when missing or unfit."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"the approval gate key {path} is missing: run `cortex init` on this data directory"
-            f" ({path.parent.parent}) to create it; gated actions cannot run without it"
-        ) from exc
-    except OSError as exc:
-        raise ConfigError(f"the approval gate key {path} cannot be read: {exc}") from exc
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ConfigError(
-            f"the approval gate key {path} has mode {mode:o}; it must be readable by its owner"
-            f" only (chmod 600 {path})"
-        )
+    data = read_private_file(
+        path,
+        "the approval gate key",
+        f"the approval gate key {path} is missing: run `cortex init` on this data directory"
+        f" ({path.parent.parent}) to create it; gated actions cannot run without it",
+    )
     if len(data) != GATE_KEY_BYTES:
         raise ConfigError(
             f"the approval gate key {path} holds {len(data)} bytes, not {GATE_KEY_BYTES};"
