@@ -91,7 +91,11 @@ def mcp_mount(access: ServiceAccess) -> ASGIApp:
 
     async def authenticate(key: str, address: str) -> Principal:
         record = await access.authenticate(key, address)
-        return Principal(record.tenant, record.project, record.role)
+
+        async def claim(name: str | None, what: str) -> str | None:
+            return await access.claim_agent(record, name, what)
+
+        return Principal(record.tenant, record.project, record.role, record.identity, claim)
 
     return mcp_http_app(access.engine, authenticate)
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from cortex.api.keys import ApiKey, KeyStore, KeyVerifier, Role
+from cortex.api.keys import ApiKey, KeyStore, KeyVerifier, Role, claim_agent, own_agent
 from cortex.api.limits import TokenBuckets
 from cortex.api.metrics import ApiMetrics
 from cortex.config import Settings
@@ -100,6 +100,14 @@ class Scope:
                 f" it cannot use project {requested!r}"
             )
         return self.key.project
+
+    def voter(self, requested: str | None) -> str:
+        """The agent this key votes as (its identity); Forbidden if `requested` is another."""
+        return own_agent(self.key, requested)
+
+    async def agent(self, requested: str | None, what: str) -> str | None:
+        """The agent name a write may record as `what` (source, actor): see `claim_agent`."""
+        return await claim_agent(self.service.keys, self.key, requested, what)
 
     def sees(self, fact: Fact) -> bool:
         """True when the key may see `fact` (its tenant, and its project if it has one)."""
@@ -211,6 +219,10 @@ class ServiceAccess:
     async def authenticate(self, key: str | None, address: str = "unknown") -> ApiKey:
         """Check a bearer key exactly as the API does (limits included); its record if valid."""
         return await check_key(self._service(), key, address)
+
+    async def claim_agent(self, key: ApiKey, requested: str | None, what: str) -> str | None:
+        """The agent name a write by `key` may record as `what` (see `claim_agent`)."""
+        return await claim_agent(self._service().keys, key, requested, what)
 
 
 async def _authenticate(

@@ -27,7 +27,14 @@ from typing import Any, Literal, cast, get_args
 
 from cortex.config import Settings
 from cortex.crypto.keys import read_private_file
-from cortex.errors import ConfigError, NotFound, StoreError, Unauthorized, ValidationError
+from cortex.errors import (
+    ConfigError,
+    Forbidden,
+    NotFound,
+    StoreError,
+    Unauthorized,
+    ValidationError,
+)
 from cortex.model import check_name
 
 __all__ = [
@@ -37,8 +44,10 @@ __all__ = [
     "KeyStore",
     "KeyVerifier",
     "Role",
+    "claim_agent",
     "key_digest",
     "load_server_secret",
+    "own_agent",
     "parse_key_id",
 ]
 
@@ -57,11 +66,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
     created  TEXT NOT NULL,
     expires  TEXT,
     revoked  TEXT,
-    key_hmac TEXT NOT NULL
+    key_hmac TEXT NOT NULL,
+    agent    TEXT
 );
 CREATE INDEX IF NOT EXISTS api_keys_tenant ON api_keys (tenant, created);
 """
-_COLUMNS = "key_id, tenant, role, project, created, expires, revoked"
+# Key stores made before keys could be bound to an agent get the column (and its index) on open.
+_AGENT_COLUMN = "ALTER TABLE api_keys ADD COLUMN agent TEXT"
+_AGENT_INDEX = "CREATE INDEX IF NOT EXISTS api_keys_agent ON api_keys (tenant, agent)"
+_COLUMNS = "key_id, tenant, role, project, created, expires, revoked, agent"
 # Compared against when a key id is unknown, so that answer takes as long as a wrong secret.
 _NO_DIGEST = "0" * 64
 
@@ -77,6 +90,12 @@ class ApiKey:
     created: datetime
     expires: datetime | None
     revoked: datetime | None
+    agent: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """The agent this key acts as: its bound agent, else `key-<key id>`."""
+        return self.agent if self.agent is not None else f"key-{self.key_id}"
 
     def allows(self, role: Role) -> bool:
         """True when this key's role includes `role` (reader < writer < admin)."""
@@ -100,6 +119,7 @@ class ApiKey:
             "created": _iso(self.created),
             "expires": _iso(self.expires),
             "revoked": _iso(self.revoked),
+            "agent": self.agent,
             "state": self.state(datetime.now(UTC)),
         }
 
@@ -145,7 +165,7 @@ def parse_key_id(key: str) -> str | None:
 
 
 def _row_to_key(row: tuple[Any, ...]) -> ApiKey:
-    key_id, tenant, role, project, created, expires, revoked = row
+    key_id, tenant, role, project, created, expires, revoked, agent = row
     created_at = _parse_iso(created)
     assert created_at is not None
     return ApiKey(
@@ -156,6 +176,7 @@ def _row_to_key(row: tuple[Any, ...]) -> ApiKey:
         created=created_at,
         expires=_parse_iso(expires),
         revoked=_parse_iso(revoked),
+        agent=agent,
     )
 
 
@@ -172,6 +193,10 @@ class KeyStore:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(api_keys)")}
+            if "agent" not in columns:
+                self._conn.execute(_AGENT_COLUMN)
+            self._conn.execute(_AGENT_INDEX)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the key store {path}: {exc}") from exc
         path.chmod(0o600)
@@ -207,9 +232,22 @@ class KeyStore:
         *,
         project: str | None = None,
         expires: datetime | None = None,
+        agent: str | None = None,
     ) -> IssuedKey:
-        """Issue a new key for `tenant` with `role` (and optionally one `project`)."""
+        """Issue a new key for `tenant` with `role` (and optionally one `project`).
+
+        `agent` binds the key to that agent name: it votes as that agent and every fact it
+        stores has that source, and keys not bound to the name cannot use it. Several keys may
+        be bound to one agent (to replace a key: issue the new one, then revoke the old).
+        """
         check_name("tenant", tenant)
+        if agent is not None:
+            check_name("agent", agent)
+            if agent.startswith("key-"):
+                raise ValidationError(
+                    f"agent {agent!r}: names starting with 'key-' are the identities of"
+                    " unbound keys"
+                )
         if role not in ROLES:
             raise ValidationError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
         if project is not None:
@@ -221,9 +259,9 @@ class KeyStore:
                 raise ValidationError(f"expires ({_iso(expires)}) must be in the future")
         key_id = secrets.token_hex(8)
         key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(SECRET_BYTES)}"
-        record = ApiKey(key_id, tenant, role, project, now, expires, None)
+        record = ApiKey(key_id, tenant, role, project, now, expires, None, agent)
         self._query(
-            f"INSERT INTO api_keys ({_COLUMNS}, key_hmac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO api_keys ({_COLUMNS}, key_hmac) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 key_id,
                 tenant,
@@ -232,10 +270,18 @@ class KeyStore:
                 _iso(now),
                 _iso(expires),
                 None,
+                agent,
                 key_digest(self._secret, key),
             ),
         )
         return IssuedKey(key, record)
+
+    def agent_holder(self, tenant: str, agent: str) -> str | None:
+        """The id of the key of `tenant` bound to `agent` (revoked or not), or None."""
+        rows = self._query(
+            "SELECT key_id FROM api_keys WHERE tenant = ? AND agent = ?", (tenant, agent)
+        )
+        return None if not rows else str(rows[0][0])
 
     def list_keys(self, tenant: str | None = None) -> list[ApiKey]:
         """Every key of `tenant` (or of all tenants), oldest first."""
@@ -335,3 +381,42 @@ class KeyVerifier:
         if state != "active":
             raise Unauthorized(f"API key {record.key_id} is {state}")
         return record
+
+
+def own_agent(key: ApiKey, requested: str | None) -> str:
+    """The agent a vote by `key` is cast as: always the key's identity (its bound agent, else
+    `key-<key id>`); Forbidden when `requested` names anyone else."""
+    if requested is not None and requested != key.identity:
+        raise Forbidden(
+            f"API key {key.key_id} votes as {key.identity!r}, not {requested!r}: a vote's agent"
+            " is the key's identity (bind a key to an agent with `cortex keys create --agent`)"
+        )
+    return key.identity
+
+
+async def claim_agent(store: KeyStore, key: ApiKey, requested: str | None, what: str) -> str | None:
+    """The agent name a write by `key` may record as `what` (a fact's source, an actor).
+
+    A key bound to an agent records that agent (None asked -> the agent; another name ->
+    Forbidden). An unbound key may record no name, its own `key-<id>`, or any name that is
+    neither another key's identity nor bound to some key of the tenant: so the facts and votes
+    that build an agent's reputation can only come through that agent's keys.
+    """
+    if key.agent is not None:
+        if requested is not None and requested != key.agent:
+            raise Forbidden(
+                f"API key {key.key_id} is bound to agent {key.agent!r}; it cannot record"
+                f" {requested!r} as {what}"
+            )
+        return key.agent
+    if requested is None or requested == key.identity:
+        return requested
+    if requested.startswith("key-"):
+        raise Forbidden(f"{what} {requested!r} is another API key's identity")
+    holder = await asyncio.to_thread(store.agent_holder, key.tenant, requested)
+    if holder is not None:
+        raise Forbidden(
+            f"{what} {requested!r} is an agent bound to API key {holder}; only keys bound to"
+            " it may record it"
+        )
+    return requested

@@ -145,6 +145,11 @@ class KeyCreateIn(_Input):
     role: Literal["reader", "writer", "admin"]
     project: Name | None = None
     expires: datetime | None = None
+    agent: Name | None = Field(
+        default=None,
+        description="Bind the key to this agent: it votes as the agent and its facts have it"
+        " as source; keys not bound to the name cannot use it.",
+    )
 
 
 class FactOut(BaseModel):
@@ -293,6 +298,7 @@ class ApiKeyOut(BaseModel):
     created: datetime
     expires: datetime | None
     revoked: datetime | None
+    agent: str | None = None
     state: Literal["active", "expired", "revoked"]
 
 
@@ -316,7 +322,8 @@ class StatusOut(BaseModel):
 
 
 class VoteIn(_Input):
-    """A vote on a fact: +1 (it holds) or -1; `agent` defaults to `key-<the API key's id>`."""
+    """A vote on a fact: +1 (it holds) or -1, cast as the API key's identity (its bound agent,
+    else `key-<key id>`); `agent`, if given, must be that identity."""
 
     value: Literal[1, -1]
     agent: Name | None = None

@@ -41,6 +41,15 @@ def create(
     role: Role = "reader",
     project: Project = None,
     expires: Expires = None,
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent",
+            metavar="NAME",
+            help="Bind the key to this agent: it votes as NAME and its facts have NAME as"
+            " source; keys not bound to NAME cannot use it.",
+        ),
+    ] = None,
     if_missing: Annotated[
         bool,
         typer.Option(
@@ -52,10 +61,14 @@ def create(
 ) -> None:
     """Create an API key and print it once: only its HMAC is stored, it cannot be shown again.
 
-    The key acts for --tenant only (and for --project only, when given). The key goes to
-    stdout, the notes to stderr: `KEY=$(cortex keys create --tenant acme)` keeps the key only.
+    The key acts for --tenant only (and for --project only, when given). With --agent it acts
+    as that agent: votes are cast as NAME, stored facts get source NAME, and no key without
+    --agent NAME may use the name (so an agent's reputation is its own). Without --agent the
+    key votes as `key-<key id>`. The key goes to stdout, the notes to stderr:
+    `KEY=$(cortex keys create --tenant acme)` keeps the key only.
 
     Example: cortex keys create --tenant acme --role writer --project infra --expires 2027-01-31
+    Example: cortex keys create --tenant acme --role writer --agent planner
     """
     from cortex.api.keys import KeyStore
 
@@ -65,7 +78,10 @@ def create(
             existing = [
                 k
                 for k in store.list_keys(tenant)
-                if k.role == role and k.project == project and k.state(now) == "active"
+                if k.role == role
+                and k.project == project
+                and k.agent == agent
+                and k.state(now) == "active"
             ]
             if existing:
                 typer.echo(
@@ -74,7 +90,7 @@ def create(
                     err=True,
                 )
                 return
-        issued = store.create(tenant, role, project=project, expires=expires)
+        issued = store.create(tenant, role, project=project, expires=expires, agent=agent)
     if as_json:
         print_json({"key": issued.key, "record": issued.record.to_dict()})
         return
@@ -83,6 +99,7 @@ def create(
     typer.echo(
         f"key id {record.key_id}: role {record.role}, tenant {record.tenant}"
         + (f", project {record.project}" if record.project else "")
+        + (f", agent {record.agent}" if record.agent else "")
         + (f", expires {record.to_dict()['expires']}" if record.expires else ""),
         err=True,
     )
@@ -113,14 +130,10 @@ def list_keys(
     if as_json:
         print_json(rows)
         return
-    table = Table("key id", "tenant", "role", "project", "created", "expires", "state")
+    columns = ("key_id", "tenant", "role", "project", "agent", "created", "expires", "state")
+    table = Table(*(name.replace("_", " ") for name in columns))
     for row in rows:
-        table.add_row(
-            *(
-                Text(str(row[name] or "-"))
-                for name in ("key_id", "tenant", "role", "project", "created", "expires", "state")
-            )
-        )
+        table.add_row(*(Text(str(row[name] or "-")) for name in columns))
     print_table(table)
 
 

@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cortex.engine import Cortex
 from cortex.errors import Forbidden, RateLimited, Unauthorized
-from cortex.mcp.server import Caller, ResolveCaller, Role, build_mcp_server
+from cortex.mcp.server import Caller, ClaimAgent, ResolveCaller, Role, build_mcp_server
 
 __all__ = ["Authenticate", "Principal", "mcp_http_app"]
 
@@ -48,6 +48,8 @@ class Principal(NamedTuple):
     tenant: str
     project: str | None
     role: str
+    identity: str | None = None
+    claim: ClaimAgent | None = None
 
 
 PrincipalLike = Principal | tuple[str, str | None, str]
@@ -132,7 +134,14 @@ def _caller_from_request(engine: Callable[[], Cortex]) -> ResolveCaller:
         principal = scope.get(_PRINCIPAL) if isinstance(scope, dict) else None
         if not isinstance(principal, Principal):
             raise Unauthorized("this request carries no authenticated API key")
-        return Caller(engine(), principal.tenant, principal.project, _role(principal.role))
+        return Caller(
+            engine(),
+            principal.tenant,
+            principal.project,
+            _role(principal.role),
+            principal.identity,
+            principal.claim,
+        )
 
     return resolve
 

@@ -75,6 +75,10 @@ _INSTRUCTIONS = (
 )
 
 
+ClaimAgent = Callable[[str | None, str], Awaitable[str | None]]
+"""`claim(name, what)`: the agent name a write may record as `what`, or Forbidden."""
+
+
 @dataclass(frozen=True, slots=True)
 class Caller:
     """Whom a tool call acts for: the engine, the tenant, the bound project (if any), the role."""
@@ -83,6 +87,14 @@ class Caller:
     tenant: str
     project: str | None = None
     role: Role = "admin"
+    identity: str | None = None
+    """The agent the connection acts as (its API key's identity), recorded as the actor."""
+    claim: ClaimAgent | None = None
+    """Checks an agent name a write records (a fact's source); None: any name (stdio)."""
+
+    async def source(self, requested: str | None) -> str | None:
+        """The source a stored fact records: `requested`, as the connection's key allows."""
+        return requested if self.claim is None else await self.claim(requested, "source")
 
     @property
     def can_write(self) -> bool:
@@ -167,7 +179,8 @@ TagsFilter = Annotated[
 Source = Annotated[
     str | None,
     Field(
-        description="Who knows this: your agent id (1-64 letters, digits, '.', '_' or '-').",
+        description="Who knows this: your agent id (1-64 letters, digits, '.', '_' or '-')."
+        " Over HTTP, a key bound to an agent always records that agent; leave it out then.",
         pattern=NAME_PATTERN,
     ),
 ]
@@ -344,7 +357,7 @@ def build_mcp_server(resolve: ResolveCaller, *, name: str = "cortex") -> MCPServ
             project=_project_for(caller, project),
             fact_type=fact_type,
             tags=tags,
-            source=source,
+            source=await caller.source(source),
             confidence=confidence,
             valid_from=valid_from,
             valid_until=valid_until,
@@ -392,7 +405,9 @@ def build_mcp_server(resolve: ResolveCaller, *, name: str = "cortex") -> MCPServ
         if caller.project is not None:
             # A fact's project never changes, so checking before the write is enough.
             _check_visible(caller, await caller.engine.get(fact_id, tenant=caller.tenant), fact_id)
-        fact = await caller.engine.deprecate(fact_id, reason, tenant=caller.tenant)
+        fact = await caller.engine.deprecate(
+            fact_id, reason, actor=caller.identity, tenant=caller.tenant
+        )
         return fact.to_dict()
 
     async def fact_history(ctx: Context, fact_id: FactId) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -115,6 +116,43 @@ def test_keys_create_refuses_a_bad_role_and_a_past_expiry(home: Path) -> None:
     assert _cli(home, "keys", "create", "--tenant", "acme", "--role", "root")[0] == 2
     past = ("--expires", "2001-01-01")
     assert _cli(home, "keys", "create", "--tenant", "acme", *past)[0] == 2
+
+
+def test_keys_create_binds_an_agent_and_list_shows_it(home: Path) -> None:
+    args = ("keys", "create", "--tenant", "acme", "--role", "writer", "--agent", "planner")
+    code, out, err = _cli(home, *args)
+    assert code == 0
+    assert "agent planner" in err
+    code, listed, _ = _cli(home, "keys", "list")
+    assert code == 0
+    assert "planner" in listed
+    records = json.loads(_cli(home, "keys", "list", "--json")[1])
+    assert [(r["key_id"], r["agent"]) for r in records] == [(out.strip().split("_")[1], "planner")]
+    code, _, err = _cli(home, "keys", "create", "--tenant", "acme", "--agent", "key-abc")
+    assert code == 2
+    assert "'key-'" in err
+    assert _cli(home, "keys", "create", "--tenant", "acme", "--agent", "no spaces")[0] == 2
+
+
+def test_a_key_store_from_before_agents_gains_the_column(home: Path) -> None:
+    """service.db files made before keys could name an agent open, keep their keys and work."""
+    settings = cortex.Settings.load(home)
+    (settings.service_database_path).unlink(missing_ok=True)
+    with sqlite3.connect(settings.service_database_path) as conn:
+        conn.executescript(
+            """CREATE TABLE api_keys (key_id TEXT PRIMARY KEY, tenant TEXT NOT NULL,
+            role TEXT NOT NULL, project TEXT, created TEXT NOT NULL, expires TEXT,
+            revoked TEXT, key_hmac TEXT NOT NULL);
+            INSERT INTO api_keys VALUES
+              ('00112233445566ff', 'acme', 'reader', NULL, '2026-01-01T00:00:00Z', NULL, NULL,
+               'x');"""
+        )
+    conn.close()
+    code, _, _ = _cli(home, "keys", "create", "--tenant", "acme", "--agent", "planner")
+    assert code == 0
+    records = json.loads(_cli(home, "keys", "list", "--json")[1])
+    assert next((r["key_id"], r["agent"]) for r in records) == ("00112233445566ff", None)
+    assert records[1]["agent"] == "planner"
 
 
 @pytest.mark.parametrize(

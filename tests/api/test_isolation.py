@@ -139,9 +139,9 @@ def _consensus(w: World) -> None:
 
 
 def _reputation(w: World) -> None:
-    vote = w.globex.post(f"/v1/facts/{w.globex_fact}/votes", json={"value": 1, "agent": "spy"})
+    vote = w.globex.post(f"/v1/facts/{w.globex_fact}/votes", json={"value": 1})
     assert vote.status_code == 201
-    response = w.acme_writer.get("/v1/agents/spy/reputation")
+    response = w.acme_writer.get(f"/v1/agents/{vote.json()['agent']}/reputation")
     assert response.status_code == 200
     assert (response.json()["tenant"], response.json()["votes_standing"]) == ("acme", 0)
     w.assert_no_globex(response)

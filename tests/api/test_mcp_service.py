@@ -48,3 +48,27 @@ async def test_mcp_without_a_valid_key_is_401(service: RunningServer, key: str |
         response = await http.post(f"{service.base_url}/mcp", json=INITIALIZE, headers=headers)
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_mcp_writes_record_the_keys_agent(service: RunningServer) -> None:
+    url = f"{service.base_url}/mcp"
+    scout = service.issue("acme", "writer", agent="scout").key
+    async with session(url, scout) as client:
+        stored = await call(client, "store_fact", content="The scout maps the east wing")
+        refused = await fails(client, "store_fact", content="x", source="someone-else")
+        gone = await call(client, "deprecate_fact", fact_id=stored["id"], reason="mapped again")
+        history = await call(client, "fact_history", fact_id=stored["id"])
+    assert stored["source"] == "scout"
+    assert "Forbidden" in refused
+    assert "bound to agent 'scout'" in refused
+    assert gone["status"] == "deprecated"
+    transactions = history["versions"][0]["transactions"]
+    assert [(tx["op"], tx["actor"]) for tx in transactions] == [
+        ("store", "scout"),
+        ("deprecate", "scout"),
+    ]
+    async with session(url, service.keys["acme-writer"]) as other:
+        borrowed = await fails(other, "store_fact", content="y", source="scout")
+        own = await call(other, "store_fact", content="z", source="ci-bot")
+    assert "bound to API key" in borrowed
+    assert own["source"] == "ci-bot"

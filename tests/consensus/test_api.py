@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import cortex
 from cortex.client import AsyncClient, Client
 from cortex.consensus import Consensus, Reputation, Vote
-from cortex.errors import Conflict, NotFound, ValidationError
+from cortex.errors import Conflict, Forbidden, NotFound, ValidationError
 from tests.api.conftest import RunningServer, make_settings, running_server
 
 
@@ -25,7 +27,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
         yield running
 
 
-def test_a_vote_defaults_its_agent_to_the_keys_id_and_is_201(server: RunningServer) -> None:
+def test_a_vote_is_cast_as_the_keys_identity_and_is_201(server: RunningServer) -> None:
     writer = server.http(server.keys["writer"])
     fact = writer.post("/v1/facts", json={"content": "db-2 is staging"}).json()
     response = writer.post(f"/v1/facts/{fact['id']}/votes", json={"value": 1})
@@ -33,7 +35,8 @@ def test_a_vote_defaults_its_agent_to_the_keys_id_and_is_201(server: RunningServ
     body = response.json()
     key_id = server.keys["writer"].split("_")[1]
     assert (body["agent"], body["value"], body["reason"]) == (f"key-{key_id}", 1, None)
-    named = writer.post(
+    reviewer = server.http(server.issue("acme", "writer", agent="reviewer-2").key)
+    named = reviewer.post(
         f"/v1/facts/{fact['id']}/votes",
         json={"value": -1, "agent": "reviewer-2", "reason": "saw db-3"},
     )
@@ -96,8 +99,9 @@ def test_search_takes_consensus_options(server: RunningServer) -> None:
     good = writer.post("/v1/facts", json={"content": "zebra crossing on main street"}).json()
     bad = writer.post("/v1/facts", json={"content": "zebra zebra crossing on side street"}).json()
     for agent in ("a1", "a2", "a3"):
-        writer.post(f"/v1/facts/{good['id']}/votes", json={"value": 1, "agent": agent})
-        writer.post(f"/v1/facts/{bad['id']}/votes", json={"value": -1, "agent": agent})
+        voter = server.http(server.issue("acme", "writer", agent=agent).key)
+        assert voter.post(f"/v1/facts/{good['id']}/votes", json={"value": 1}).status_code == 201
+        assert voter.post(f"/v1/facts/{bad['id']}/votes", json={"value": -1}).status_code == 201
     query = {"query": "zebra crossing", "mode": "text"}
     verified = writer.post("/v1/search", json={**query, "consensus": "verified"}).json()["hits"]
     assert [h["fact"]["id"] for h in verified] == [good["id"]]
@@ -107,19 +111,21 @@ def test_search_takes_consensus_options(server: RunningServer) -> None:
     assert writer.post("/v1/search", json={**query, "consensus_boost": 11}).status_code == 422
 
 
-def _program(memory: object) -> list[object]:
-    """The same calls on a local handle and a client: the results must match."""
-    store = memory.store  # type: ignore[attr-defined]
-    vote = memory.vote  # type: ignore[attr-defined]
-    fact = store("the release train leaves on Tuesdays", source="alice")
-    cast = [vote(fact.id, 1, agent=a, reason=f"by {a}") for a in ("bob", "carol", "dave")]
-    vote(fact.id, -1, agent="bob")
+def _program(memory: object, handle: Callable[[str], Any]) -> list[object]:
+    """The same calls on a local handle and a client: the results must match.
+
+    `handle(agent)` is what acts as `agent`: the same local handle, or a client whose key is
+    bound to the agent (the service casts every vote as its key's agent).
+    """
+    fact = handle("alice").store("the release train leaves on Tuesdays", source="alice")
+    cast = [handle(a).vote(fact.id, 1, agent=a, reason=f"by {a}") for a in ("bob", "carol", "dave")]
+    handle("bob").vote(fact.id, -1, agent="bob")
     found = memory.consensus(fact.id)  # type: ignore[attr-defined]
     rep = memory.reputation("carol")  # type: ignore[attr-defined]
     errors = []
     for bad in (
-        lambda: vote(fact.id, 5, agent="x"),
-        lambda: vote("01ZZZZZZZZZZZZZZZZZZZZZZZZ", 1, agent="x"),
+        lambda: handle("bob").vote(fact.id, 5, agent="bob"),
+        lambda: handle("bob").vote("01ZZZZZZZZZZZZZZZZZZZZZZZZ", 1, agent="bob"),
     ):
         try:
             bad()
@@ -138,11 +144,20 @@ def _program(memory: object) -> list[object]:
 
 def test_the_client_returns_what_the_engine_returns(tmp_path: Path) -> None:
     with cortex.connect(make_settings(tmp_path / "local")) as memory:
-        local = _program(memory)
-    with running_server(make_settings(tmp_path / "served"), mounts=[]) as served:
+        local = _program(memory, lambda agent: memory)
+    with (
+        running_server(make_settings(tmp_path / "served"), mounts=[]) as served,
+        ExitStack() as stack,
+    ):
         key = served.issue("default", "writer").key
+        agents = {
+            agent: stack.enter_context(
+                Client(served.base_url, served.issue("default", "writer", agent=agent).key)
+            )
+            for agent in ("alice", "bob", "carol", "dave")
+        }
         with Client(served.base_url, key) as client:
-            remote = _program(client)
+            remote = _program(client, agents.__getitem__)
             gone = client.store("gone")
             client.deprecate(gone.id, "wrong")
             with pytest.raises(Conflict):
@@ -151,10 +166,81 @@ def test_the_client_returns_what_the_engine_returns(tmp_path: Path) -> None:
         async def run_async() -> tuple[Vote, Consensus, Reputation]:
             async with AsyncClient(served.base_url, key) as client:
                 fact = await client.store("async fact")
-                cast = await client.vote(fact.id, 1, agent="eve")
-                return cast, await client.consensus(fact.id), await client.reputation("eve")
+                with pytest.raises(Forbidden, match="votes as"):
+                    await client.vote(fact.id, 1, agent="eve")
+                cast = await client.vote(fact.id, 1)
+                return cast, await client.consensus(fact.id), await client.reputation(cast.agent)
 
         cast, found, rep = asyncio.run(run_async())
     assert remote == local
     assert local[3] == ["ValidationError", "NotFound"]
-    assert (cast.agent, found.votes[0].agent, rep.votes_standing) == ("eve", "eve", 1)
+    identity = f"key-{key.split('_')[1]}"
+    assert (cast.agent, found.votes[0].agent, rep.votes_standing) == (identity, identity, 1)
+
+
+def test_a_key_cannot_vote_or_write_as_another_agent(server: RunningServer) -> None:
+    planner = server.http(server.issue("acme", "writer", agent="planner").key)
+    other = server.http(server.keys["writer"])
+    fact = planner.post("/v1/facts", json={"content": "the planner runs at 06:00"}).json()
+    assert fact["source"] == "planner"  # a bound key's facts are its agent's
+    # The bound key cannot record another source or vote as another agent.
+    refused = planner.post("/v1/facts", json={"content": "x", "source": "someone"})
+    assert refused.status_code == 403
+    assert "bound to agent 'planner'" in refused.json()["detail"]
+    assert (
+        planner.post(
+            f"/v1/facts/{fact['id']}/votes", json={"value": 1, "agent": "someone"}
+        ).status_code
+        == 403
+    )
+    # An unbound key cannot vote as the planner, nor write or supersede in its name.
+    vote = other.post(f"/v1/facts/{fact['id']}/votes", json={"value": -1, "agent": "planner"})
+    assert vote.status_code == 403
+    assert "votes as 'key-" in vote.json()["detail"]
+    for body in (
+        {"content": "y", "source": "planner"},
+        {"facts": [{"content": "z", "source": "planner"}]},
+    ):
+        path = "/v1/facts/batch" if "facts" in body else "/v1/facts"
+        response = other.post(path, json=body)
+        assert response.status_code == 403, response.text
+        assert "bound to API key" in response.json()["detail"]
+    assert (
+        other.post(
+            f"/v1/facts/{fact['id']}/supersede", json={"content": "the planner runs at 07:00"}
+        ).status_code
+        == 403
+    )  # the new version would keep source 'planner'
+    assert (
+        other.post(
+            f"/v1/facts/{fact['id']}/deprecate", json={"reason": "moved", "actor": "planner"}
+        ).status_code
+        == 403
+    )
+    # Nor as another key's identity; its own identity and free names are fine.
+    own = f"key-{server.keys['writer'].split('_')[1]}"
+    assert (
+        other.post("/v1/facts", json={"content": "w", "source": "key-0000000000000000"}).status_code
+        == 403
+    )
+    assert other.post("/v1/facts", json={"content": "w", "source": own}).status_code == 201
+    assert other.post("/v1/facts", json={"content": "w", "source": "ci-bot"}).status_code == 201
+    # Nothing refused was written: the planner's record holds only its own fact.
+    listed = other.get("/v1/facts", params={"source": "planner"}).json()["items"]
+    assert [f["id"] for f in listed] == [fact["id"]]
+    consensus = other.get(f"/v1/facts/{fact['id']}/consensus").json()
+    assert consensus["votes_cast"] == 0
+
+
+def test_keys_can_be_bound_to_agents_through_the_admin_api(server: RunningServer) -> None:
+    admin = server.http(server.issue("acme", "admin").key)
+    issued = admin.post("/v1/keys", json={"role": "writer", "agent": "reviewer-9"})
+    assert issued.status_code == 201
+    assert issued.json()["record"]["agent"] == "reviewer-9"
+    listed = {k["key_id"]: k for k in admin.get("/v1/keys").json()["items"]}
+    assert listed[issued.json()["record"]["key_id"]]["agent"] == "reviewer-9"
+    assert admin.post("/v1/keys", json={"role": "writer", "agent": "key-1"}).status_code == 422
+    reviewer = server.http(issued.json()["key"])
+    fact = reviewer.post("/v1/facts", json={"content": "reviewed"}).json()
+    vote = reviewer.post(f"/v1/facts/{fact['id']}/votes", json={"value": 1})
+    assert vote.json()["agent"] == "reviewer-9"

@@ -30,13 +30,16 @@ Agent = Annotated[str, Path(pattern=NAME_PATTERN, description="An agent name.")]
 async def vote_on_fact(fact_id: FactId, body: VoteIn, scope: Writer) -> Response:
     """Log a vote (+1 or -1) on an active fact; the agent's latest vote is the one counted.
 
-    `agent` defaults to `key-<key id>`. A deprecated or superseded fact answers 409.
+    The vote is cast as the key's identity: the agent the key is bound to (`cortex keys create
+    --agent`), else `key-<key id>`; `agent`, when given, must be that name (403 otherwise), so
+    one agent's reputation cannot be used by another's key. A deprecated or superseded fact
+    answers 409.
     """
     await scope.check_fact(fact_id)
     vote = await scope.engine.vote(
         fact_id,
         body.value,
-        agent=body.agent or f"key-{scope.key.key_id}",
+        agent=scope.voter(body.agent),
         reason=body.reason,
         tenant=scope.tenant,
     )

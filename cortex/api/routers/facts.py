@@ -36,18 +36,21 @@ FactId = Annotated[
 NameQuery = Annotated[str | None, Query(pattern=NAME_PATTERN)]
 
 
-def _draft(scope: Scope, fact: FactIn) -> dict[str, Any]:
+async def _draft(scope: Scope, fact: FactIn) -> dict[str, Any]:
     values = fact.model_dump(exclude_none=True)
     values["project"] = scope.project(fact.project)
     if values["project"] is None:
         del values["project"]
+    source = await scope.agent(fact.source, "source")
+    if source is not None:
+        values["source"] = source
     return values
 
 
 @router.post("", status_code=201, response_model=FactOut, summary="Store one fact")
 async def store_fact(body: FactIn, scope: Writer) -> Response:
     """Store one fact; answered once its ledger entry is durably committed."""
-    fact = await scope.engine.store(tenant=scope.tenant, **_draft(scope, body))
+    fact = await scope.engine.store(tenant=scope.tenant, **await _draft(scope, body))
     scope.service.metrics.writes.labels("store").inc()
     return json_response(fact.to_dict(), 201)
 
@@ -57,7 +60,7 @@ async def store_fact(body: FactIn, scope: Writer) -> Response:
 )
 async def store_facts(body: FactBatchIn, scope: Writer) -> Response:
     """Store up to 1000 facts in one group commit: all of them, or none if any is invalid."""
-    drafts = [_draft(scope, item) for item in body.facts]
+    drafts = [await _draft(scope, item) for item in body.facts]
     facts = await scope.engine.store_many(drafts, tenant=scope.tenant)
     scope.service.metrics.writes.labels("store").inc(len(facts))
     return json_response({"items": [f.to_dict() for f in facts]}, 201)
@@ -111,9 +114,8 @@ async def fact_history(fact_id: FactId, scope: Reader) -> Response:
 async def deprecate_fact(fact_id: FactId, body: DeprecateIn, scope: Writer) -> Response:
     """Mark an active fact deprecated with a reason; it stays readable with its history."""
     await scope.check_fact(fact_id)
-    fact = await scope.engine.deprecate(
-        fact_id, body.reason, actor=body.actor or f"key-{scope.key.key_id}", tenant=scope.tenant
-    )
+    actor = await scope.agent(body.actor, "actor") or scope.key.identity
+    fact = await scope.engine.deprecate(fact_id, body.reason, actor=actor, tenant=scope.tenant)
     scope.service.metrics.writes.labels("deprecate").inc()
     return json_response(fact.to_dict())
 
@@ -123,9 +125,14 @@ async def deprecate_fact(fact_id: FactId, body: DeprecateIn, scope: Writer) -> R
 )
 async def supersede_fact(fact_id: FactId, body: SupersedeIn, scope: Writer) -> Response:
     """Store a new fact that replaces `fact_id`; fields left out are taken from the old one."""
-    await scope.check_fact(fact_id)
+    old = await scope.visible_fact(fact_id)
     values = body.model_dump(exclude_none=True)
     values["project"] = scope.project(body.project)
+    # The new version keeps the old source when none is given: that, too, must be a name this
+    # key may record (a key cannot write a new fact in the name of another key's agent).
+    source = await scope.agent(body.source or old.source, "source")
+    if source is not None:
+        values["source"] = source
     fact = await scope.engine.supersede(fact_id, tenant=scope.tenant, **values)
     scope.service.metrics.writes.labels("supersede").inc()
     return json_response(fact.to_dict(), 201)

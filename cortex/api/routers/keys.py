@@ -30,6 +30,7 @@ async def create_key(body: KeyCreateIn, scope: TenantAdmin) -> Response:
         body.role,
         project=body.project,
         expires=body.expires,
+        agent=body.agent,
     )
     return json_response({"key": issued.key, "record": issued.record.to_dict()}, 201)
 
