@@ -781,15 +781,32 @@ class Cortex:
         return log
 
     async def rotate_master_key(
-        self, *, passphrase: str | None = None, actor: str | None = None
+        self,
+        *,
+        passphrase: str | None = None,
+        approval: str | None = None,
+        actor: str | None = None,
+        tenant: str | None = None,
     ) -> MasterRotation:
         """Re-wrap every data key under a new master key; no fact is rewritten.
 
         The new key is a new key file (replacing `settings.master_key_path` once the store has
         committed to it) or, with `passphrase`, derived from that passphrase. Logged as a
         `key_rotate` event in every tenant that has a data key.
+
+        Gated (`rotate_master` in `gated_actions`, the default): the approval is asked for and
+        decided in `tenant` (default: the engine's), whose admins speak for the whole store;
+        without `approval` it raises ApprovalRequired with the pending approval's id.
         """
         cipher = self._require_cipher()
+        source = "passphrase" if passphrase is not None else "file"
+        await self._gated(
+            "rotate_master",
+            {"source": source},
+            approval,
+            tenant=self._tenant(tenant),
+            actor=actor,
+        )
         return await rotate_master(
             self._store,
             cipher,
@@ -804,6 +821,7 @@ class Cortex:
         *,
         progress: Callable[[int, int], None] | None = None,
         batch: int = 500,
+        approval: str | None = None,
         actor: str | None = None,
     ) -> DataRotation:
         """Give the tenant a new data key and re-encrypt its facts with it, `batch` at a time.
@@ -811,9 +829,18 @@ class Cortex:
         The batches go through the writer, so normal writes continue meanwhile (and are sealed
         with the new key). Resumable: rerun after a crash to finish. `progress(done, total)` is
         called after each batch. Logged as a `key_rotate` event.
+
+        Gated (`rotate_data` in `gated_actions`, the default): a new rotation needs `approval`
+        (else ApprovalRequired); finishing an interrupted one does not (it was approved).
         """
         self._require_cipher()
         name = self._tenant(tenant)
+
+        async def approve() -> object:
+            return await self._gated(
+                "rotate_data", {"tenant": name}, approval, tenant=name, actor=actor
+            )
+
         return await rotate_data(
             self._store,
             self._write,
@@ -821,6 +848,7 @@ class Cortex:
             name,
             batch=batch,
             progress=progress,
+            approve=approve,
         )
 
     # ------------------------------------------------------------------ ledger

@@ -11,6 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from cortex.cli.gate import ApprovalToken
 from cortex.cli.options import AsJson, Home, Project, Tenant, open_memory
 from cortex.cli.output import print_json, print_table, stderr_console
 from cortex.config import Settings
@@ -162,6 +163,8 @@ def rotate_master(
             " (default: a new random key file).",
         ),
     ] = None,
+    approval: ApprovalToken = None,
+    tenant: Tenant = None,
     home: Home = None,
     as_json: AsJson = False,
 ) -> None:
@@ -173,9 +176,14 @@ def rotate_master(
     commands unless VAR is CORTEX_PASSPHRASE). A crash at any point leaves a store that opens
     with the old key or the new one. Logged as a key_rotate ledger event in every tenant.
 
+    Rotation waits for an admin's approval (unless rotate_master is not among gated_actions),
+    asked for in --tenant (default: the settings' tenant): the first run prints the approval id
+    and exits with code 5; after `cortex gate approve ID`, run it again with --approval TOKEN.
+
     Examples:
 
         cortex keys rotate-master --home /srv/vault
+        cortex keys rotate-master --home /srv/vault --approval gate1.eyJ...
         NEW_PASS='...' cortex keys rotate-master --new-passphrase-env NEW_PASS
     """
     passphrase = None
@@ -185,8 +193,8 @@ def rotate_master(
             raise ConfigError(
                 f"--new-passphrase-env {new_passphrase_env}: that variable is not set"
             )
-    with open_memory(home, None) as memory:
-        rotation = memory.rotate_master_key(passphrase=passphrase)
+    with open_memory(home, tenant) as memory:
+        rotation = memory.rotate_master_key(passphrase=passphrase, approval=approval)
     if as_json:
         print_json(
             {
@@ -211,6 +219,7 @@ def rotate_data(
         int,
         typer.Option("--batch", metavar="N", help="Facts re-encrypted per write (1-10000)."),
     ] = 500,
+    approval: ApprovalToken = None,
     home: Home = None,
     as_json: AsJson = False,
 ) -> None:
@@ -221,7 +230,14 @@ def rotate_data(
     with the facts still under the old key. Then the old key is deleted and the rotation is
     logged as a key_rotate ledger event.
 
-    Example: cortex keys rotate-data --tenant acme
+    A new rotation waits for an admin's approval (unless rotate_data is not among
+    gated_actions): the first run prints the approval id and exits with code 5; after
+    `cortex gate approve ID`, run it again with --approval TOKEN. Resuming needs no approval.
+
+    Examples:
+
+        cortex keys rotate-data --tenant acme
+        cortex keys rotate-data --tenant acme --approval gate1.eyJ...
     """
     console = stderr_console()
     columns = (TextColumn("re-encrypt"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
@@ -234,7 +250,7 @@ def rotate_data(
         def advance(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        rotation = memory.rotate_data_key(progress=advance, batch=batch)
+        rotation = memory.rotate_data_key(progress=advance, batch=batch, approval=approval)
     if as_json:
         print_json(
             {

@@ -211,12 +211,14 @@ async def rotate_data(
     *,
     batch: int = 500,
     progress: Callable[[int, int], None] | None = None,
+    approve: Callable[[], Awaitable[object]] | None = None,
 ) -> DataRotation:
     """Give `tenant` a new data key and re-seal its facts with it; resume an interrupted run.
 
     A run that finds rows below the current version (or a finished re-seal that was not yet
     logged) resumes it instead of starting another rotation. `progress(done, total)` is called
-    after each batch.
+    after each batch. `approve()` is awaited before a new rotation starts (not before a
+    resumed one): the approval gate's check, which raises to stop it.
     """
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 10_000:
         raise ValidationError("batch must be between 1 and 10000")
@@ -230,6 +232,8 @@ async def rotate_data(
     if resumed:
         version = current
     else:
+        if approve is not None:
+            await approve()
         outcome = await write(AddDataKey(tenant))
         assert isinstance(outcome, int)
         version = outcome

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cortex.cli import app
-from cortex.cli.exit_codes import EXIT_INTEGRITY, EXIT_OTHER
+from cortex.cli.exit_codes import EXIT_APPROVAL, EXIT_INTEGRITY, EXIT_OTHER
 from tests.crypto.conftest import PASSPHRASE
 
 
@@ -65,17 +66,30 @@ def test_rotate_data_and_rotate_master_from_the_command_line(home: Path) -> None
     cli = _runner(home)
     _ok(cli.invoke(app, ["init", "--encrypt"]))
     fact_id = _ok(cli.invoke(app, ["store", "rotate around me", "--tenant", "acme"])).stdout.strip()
-    data = json.loads(
-        _ok(cli.invoke(app, ["keys", "rotate-data", "--tenant", "acme", "--json"])).stdout
-    )
+    rotate_data = ["keys", "rotate-data", "--tenant", "acme", "--json"]
+    token = _approved(cli, cli.invoke(app, rotate_data), "acme")
+    data = json.loads(_ok(cli.invoke(app, [*rotate_data, "--approval", token])).stdout)
     assert data == {"tenant": "acme", "version": 2, "resealed": 1, "retired": 1, "resumed": False}
+    replayed = cli.invoke(app, [*rotate_data, "--approval", token])
+    assert replayed.exit_code != 0  # a token works once
     old_key = (home / "keys" / "master.key").read_bytes()
-    out = _ok(cli.invoke(app, ["keys", "rotate-master"])).stdout
+    token = _approved(cli, cli.invoke(app, ["keys", "rotate-master"]), "default")
+    assert (home / "keys" / "master.key").read_bytes() == old_key  # asked, nothing rotated
+    out = _ok(cli.invoke(app, ["keys", "rotate-master", "--approval", token])).stdout
     assert "master key version 2 (file): 1 data keys re-wrapped in 1 tenants" in out
     assert (home / "keys" / "master.key").read_bytes() != old_key
     got = _ok(cli.invoke(app, ["get", fact_id, "--tenant", "acme", "--json"])).stdout
     assert json.loads(got)["content"] == "rotate around me"
     assert _ok(cli.invoke(app, ["verify"])).exit_code == 0
+
+
+def _approved(cli: CliRunner, asked: Result, tenant: str) -> str:
+    """Approve the request a gated command made (exit 5, naming it) and return the token."""
+    assert asked.exit_code == EXIT_APPROVAL, asked.output
+    found = re.search(r"cortex gate approve (\S+)`", asked.stderr)
+    assert found is not None, asked.stderr
+    approve = ["gate", "approve", found.group(1), "--tenant", tenant]
+    return _ok(cli.invoke(app, approve)).stdout.strip()
 
 
 def test_a_tampered_row_makes_get_exit_with_the_integrity_code(home: Path) -> None:

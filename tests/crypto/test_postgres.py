@@ -12,7 +12,7 @@ import pytest
 import cortex
 from cortex import Settings
 from cortex.errors import ConfigError, DecryptionError, WrongKey
-from tests.crypto.conftest import SECRET
+from tests.crypto.conftest import SECRET, without_rotation_gate
 from tests.postgres.server import shared_server
 
 
@@ -21,9 +21,11 @@ def pg_encrypted(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Set
     """An encrypted store in a fresh PostgreSQL database (the key file in a temporary home)."""
     server = shared_server(request.config)
     name = server.create_database()
-    settings = Settings.load(tmp_path / "home", embedder="none", database_url=server.url(name))
+    home = tmp_path / "home"
+    settings = Settings.load(home, embedder="none", database_url=server.url(name))
     assert cortex.init_home(settings, encrypt=True).encryption == "file"
-    yield settings
+    without_rotation_gate(home)
+    yield Settings.load(home, embedder="none", database_url=server.url(name))
     server.drop_database(name)
 
 
