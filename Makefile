@@ -35,6 +35,7 @@ setup-dev: $(VENV)/.installed-dev
 run: setup
 	@$(BIN)/cortex init --home "$(CORTEX_HOME)"
 	@$(BIN)/cortex keys create --home "$(CORTEX_HOME)" --tenant default --role admin --if-missing
+	@$(BIN)/python -m cortex.search.onnx_model >/dev/null  # export the model once (a few s)
 	@$(BIN)/cortex serve --home "$(CORTEX_HOME)" --host 127.0.0.1 --port 8420
 
 lint: setup-dev

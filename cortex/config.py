@@ -107,6 +107,7 @@ class Settings:
     write_timeout: float = 5.0
     read_threads: int = 4
     embedder: str = "minilm"
+    embed_threads: int = 1
     fusion: str = "score"
     rrf_k: int = 60
     vector_weight: float = 0.6
@@ -161,6 +162,7 @@ class Settings:
             "write_queue_size",
             "write_batch_max",
             "read_threads",
+            "embed_threads",
             "rrf_k",
             "ann_threshold",
             "max_body_bytes",
@@ -195,8 +197,11 @@ class Settings:
                 "setting encrypted_search must be 'full', 'vector' or 'none', got"
                 f" {self.encrypted_search!r}"
             )
-        if self.embedder not in ("minilm", "none"):
-            raise ConfigError(f"setting embedder must be 'minilm' or 'none', got {self.embedder!r}")
+        if self.embedder not in ("minilm", "minilm-torch", "none"):
+            raise ConfigError(
+                "setting embedder must be 'minilm', 'minilm-torch' or 'none', got"
+                f" {self.embedder!r}"
+            )
         if not isinstance(self.write_timeout, int | float) or self.write_timeout <= 0:
             raise ConfigError(
                 f"setting write_timeout must be > 0 seconds, got {self.write_timeout!r}"

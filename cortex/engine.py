@@ -414,7 +414,11 @@ class Cortex:
             timeout=settings.write_timeout,
         )
         writer.start()
-        chosen = make_embedder(settings.embedder) if embedder == "settings" else embedder
+        chosen = (
+            make_embedder(settings.embedder, threads=settings.embed_threads)
+            if embedder == "settings"
+            else embedder
+        )
         return cls(settings, store, writer, key, chosen, shield=shield, cipher=cipher)
 
     async def aclose(self) -> None:

@@ -52,7 +52,11 @@ async def _open_service(
 ) -> Service:
     store = await asyncio.to_thread(KeyStore.open, settings)
     try:
-        embedder = make_embedder(settings.embedder) if chosen == "settings" else chosen
+        embedder = (
+            make_embedder(settings.embedder, threads=settings.embed_threads)
+            if chosen == "settings"
+            else chosen
+        )
         timed = None if embedder is None else TimedEmbedder(embedder, metrics)
         engine = await Cortex.open(settings, embedder=timed)
     except BaseException:

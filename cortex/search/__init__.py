@@ -1,6 +1,12 @@
 """Search: local embeddings, vector and full-text candidates, rank fusion, time travel."""
 
-from cortex.search.embedder import DEFAULT_EMBEDDER, Embedder, MiniLMEmbedder, make_embedder
+from cortex.search.embedder import (
+    DEFAULT_EMBEDDER,
+    Embedder,
+    MiniLMEmbedder,
+    TorchMiniLMEmbedder,
+    make_embedder,
+)
 from cortex.search.fusion import reciprocal_rank_fusion
 from cortex.search.searcher import MAX_TOP_K, Searcher, SearchMode, SearchOptions
 from cortex.search.text import fts5_query, index_text
@@ -14,6 +20,7 @@ __all__ = [
     "SearchMode",
     "SearchOptions",
     "Searcher",
+    "TorchMiniLMEmbedder",
     "VectorIndex",
     "fts5_query",
     "index_text",

@@ -24,12 +24,21 @@ import json
 import logging
 import os
 import secrets
+import sys
 import threading
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+# onnxruntime (the default embedder's runtime) must be loaded before usearch: the other order
+# crashes the process (both bundle pybind11; seen with onnxruntime 1.31 and usearch 2.26). When
+# a program loaded usearch first, the embedder refuses to load with a ConfigError instead.
+if "usearch.compiled" not in sys.modules:
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401
+
 from usearch.index import Index
 
 if TYPE_CHECKING:

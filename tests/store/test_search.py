@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -208,22 +209,33 @@ async def test_search_during_ingest_sees_every_acknowledged_fact(
         assert len(await engine.search("llamas", k=1000)) == 120
 
 
-def test_the_embedder_never_touches_the_network(tmp_path: object) -> None:
+_NO_NETWORK = """
+import socket
+def refuse(*a, **k):
+    raise SystemExit('network call attempted: %r' % (a,))
+socket.socket.connect = refuse
+socket.create_connection = refuse
+socket.getaddrinfo = refuse
+"""
+
+
+@pytest.mark.parametrize("name", ["minilm", "minilm-torch"])
+def test_the_embedder_never_touches_the_network(tmp_path: Path, name: str) -> None:
+    """Every process (the ONNX export runs in a child) starts with its sockets disabled, through
+    a sitecustomize module; HOME is empty, so the ONNX graph is exported anew."""
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(_NO_NETWORK)
     code = (
-        "import socket\n"
-        "def refuse(*a, **k):\n"
-        "    raise SystemExit('network call attempted: %r' % (a,))\n"
-        "socket.socket.connect = refuse\n"
-        "socket.create_connection = refuse\n"
-        "socket.getaddrinfo = refuse\n"
-        "from cortex.search.embedder import MiniLMEmbedder\n"
-        "v = MiniLMEmbedder().embed(['offline please'])\n"
+        "from cortex.search.embedder import make_embedder\n"
+        f"v = make_embedder({name!r}).embed(['offline please'])\n"
         "assert v.shape == (1, 384)\n"
         "print('ok')\n"
     )
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(tmp_path / "site")}
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=600
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "ok"
+    exported = list((tmp_path / ".cache" / "cortex" / "models").glob("*.onnx"))
+    assert len(exported) == (1 if name == "minilm" else 0)
