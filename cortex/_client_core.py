@@ -59,6 +59,7 @@ from cortex.model import (
     Transaction,
     VerifyReport,
 )
+from cortex.report import ComplianceReport
 
 T = TypeVar("T")
 PROBLEM_TYPE_PREFIX = "urn:cortex:problem:"
@@ -532,6 +533,18 @@ class Requests:
     def reputation(agent: str) -> Call[Reputation]:
         """An agent's reputation in (0, 1), its vote weight and the record they come from."""
         return Call("GET", f"/v1/agents/{agent}/reputation", Reputation.from_dict)
+
+    @staticmethod
+    def report(
+        *, start: datetime | str | None = None, end: datetime | str | None = None
+    ) -> Call[ComplianceReport]:
+        """The tenant's compliance report from `start` to `end` (inclusive; a date alone means
+        that whole day); admin key without a project. Render it with `cortex.report.render`."""
+        params = {"format": "json"}
+        for name, value in (("from", start), ("to", end)):
+            if value is not None:
+                params[name] = value.isoformat() if isinstance(value, datetime) else str(value)
+        return Call("GET", "/v1/report", ComplianceReport.from_dict, params=params)
 
 
 # ---------------------------------------------------------------- answers and retries

@@ -134,6 +134,17 @@ class ComplianceReport:
         """The JSON form (see `REPORT_SCHEMA`)."""
         return {"format": REPORT_FORMAT, "header": dict(self.header), "body": dict(self.body)}
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ComplianceReport:
+        """A report from its `to_dict()` form; ValidationError for another format."""
+        if not isinstance(data, Mapping) or data.get("format") != REPORT_FORMAT:
+            found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+            raise ValidationError(f"not a {REPORT_FORMAT} report (format {found!r})")
+        header, body = data.get("header"), data.get("body")
+        if not isinstance(header, Mapping) or not isinstance(body, Mapping):
+            raise ValidationError("a report has a 'header' and a 'body' object")
+        return cls(dict(header), dict(body))
+
 
 def body_digest(body: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of the RFC 8785 canonical JSON of a report body."""

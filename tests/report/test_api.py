@@ -117,3 +117,29 @@ def test_a_fresh_tenant_without_entries_is_404(server: RunningServer) -> None:
 
     assert response.status_code == 404
     assert "no ledger" in response.json()["detail"]
+
+
+def test_the_client_sdk_returns_the_report_the_engine_builds(server: RunningServer) -> None:
+    from cortex.client import AsyncClient, Client
+    from cortex.errors import Forbidden, ValidationError
+    from cortex.report import ComplianceReport, render
+
+    with Client(server.base_url, server.keys["acme-admin"]) as client:
+        report = client.report()
+        bounded = client.report(start="2000-01-01", end="2000-01-02")
+        with pytest.raises(ValidationError):
+            client.report(start="not a date")
+    assert isinstance(report, ComplianceReport)
+    assert (report.tenant, report.ok) == ("acme", True)
+    assert report.body["activity"]["by_op"] == EXPECTED_BY_OP
+    assert render(report, "md").startswith("# CORTEX")
+    assert sum(bounded.body["activity"]["by_op"].values()) == 0  # nothing logged in 2000
+
+    async def as_reader() -> None:
+        async with AsyncClient(server.base_url, server.keys["acme-reader"]) as client:
+            with pytest.raises(Forbidden):
+                await client.report()
+
+    asyncio.run(as_reader())
+    with pytest.raises(ValidationError, match="not a cortex-report"):
+        ComplianceReport.from_dict({"format": "other"})
