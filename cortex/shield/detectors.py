@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import bisect
+import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -29,7 +29,6 @@ from detect_secrets.plugins.pypi_token import PypiTokenDetector
 from detect_secrets.plugins.sendgrid import SendGridDetector
 from detect_secrets.plugins.slack import SlackDetector
 from detect_secrets.plugins.square_oauth import SquareOAuthDetector
-from detect_secrets.plugins.telegram_token import TelegramBotTokenDetector
 
 from cortex.shield.validators import (
     iban_valid,
@@ -157,6 +156,76 @@ def _split_lookbehind(pattern: str, flags: int) -> tuple[re.Pattern[str], re.Pat
     return re.compile(rest, flags), re.compile(head.group("chars"), flags)
 
 
+def _anchored(
+    pattern: str,
+    *anchors: str,
+    offset: int = 0,
+    ignore_case: bool = False,
+    group: int | str = 0,
+    check: Callable[[re.Match[str]], bool] | None = None,
+    flags: int = 0,
+) -> Finder:
+    """A finder like `_regex(pattern)` for a pattern whose every match holds one of the
+    literal `anchors` exactly `offset` characters after its start: it is tried only there.
+
+    For patterns that `re` cannot skip through quickly: those starting with a character class
+    (`[0-9a-f]{32}-us\\d`) or a case-insensitive word (`(?i:authorization)`), which `re` tries
+    at every position of the text. `str.find` jumps from anchor to anchor at C speed instead
+    (in the lowercased text with `ignore_case`; anchors are then given in lowercase). Matches
+    are the same as `re`'s left-to-right search: none starts inside an earlier one.
+    """
+    compiled = re.compile(pattern, flags)
+
+    def find(text: str) -> Iterator[Span]:
+        haystack = text.lower() if ignore_case else text
+        if len(haystack) != len(text):  # a character whose lowercase is longer: offsets shift
+            starts: Iterable[int] = range(len(text))
+        else:
+            starts = sorted(
+                {at - offset for anchor in anchors for at in _occurrences(haystack, anchor)}
+            )
+        resume = 0
+        for at in starts:
+            if at < resume or at < 0:
+                continue
+            match = compiled.match(text, at)
+            if match is None:
+                continue
+            start, end = match.span(group)
+            if start < end and (check is None or check(match)):
+                yield start, end
+            resume = max(match.end(), at + 1)
+
+    return find
+
+
+def _occurrences(text: str, literal: str) -> Iterator[int]:
+    """Every index where `literal` starts in `text`, overlapping ones included."""
+    at = text.find(literal)
+    while at != -1:
+        yield at
+        at = text.find(literal, at + 1)
+
+
+_TELEGRAM_SECRET = re.compile(r":(?:[0-9A-Za-z_\-]{35}|AA[0-9A-Za-z_\-]{32})(?![\w\-])")
+_WORD_OR_COLON = re.compile(r"[\w:]")
+
+
+def _find_telegram_tokens(text: str) -> Iterator[Span]:
+    """Telegram bot tokens, `<8-10 digit bot id>:<secret>`, not inside a longer token.
+
+    The secret after the colon is searched first (a literal start, fast); the bot id is then
+    read backwards, so the text is not tried as a digit run at every position.
+    """
+    for match in _TELEGRAM_SECRET.finditer(text):
+        colon = match.start()
+        start = colon
+        while start > 0 and colon - start <= 10 and text[start - 1].isdecimal():
+            start -= 1
+        if 8 <= colon - start <= 10 and not (start > 0 and _WORD_OR_COLON.match(text, start - 1)):
+            yield start, match.end()
+
+
 def _not_placeholder(group: int | str = 0) -> Callable[[re.Match[str]], bool]:
     def check(match: re.Match[str]) -> bool:
         return not is_placeholder(match.group(group))
@@ -202,7 +271,8 @@ _PEM_BLOCK = (
     rf"-----BEGIN {_PEM_LABEL}-----(?:(?!-----BEGIN )[\s\S]){{0,20000}}?-----END {_PEM_LABEL}-----"
 )
 # A block whose END line is missing or cut off: the header and the base64 body that follows.
-_PEM_OPEN = rf"-----BEGIN {_PEM_LABEL}-----[A-Za-z0-9+/=\s\\\"'+:,.-]{{0,8000}}"
+# It ends on a non-space character, so the whitespace after it stays out of the span.
+_PEM_OPEN = rf"-----BEGIN {_PEM_LABEL}-----[A-Za-z0-9+/=\s\\\"'+:,.-]{{0,8000}}(?<!\s)"
 
 
 # ------------------------------------------------------------------------------ generic assignments
@@ -237,6 +307,7 @@ _ASSIGNMENT = re.compile(
         (?P<op>===?|!==?|:=|=>|=|:)[ \t]*@?
       | (?P<is>[ \t]+(?:for[ \t][^\n"'=:]{1,40}?[ \t])?is[ \t]+)
       | (?P<call>\(|\.assign\(|[ \t]+(?=["'`]))
+      | (?P<comma>,[ \t]*)
     )
     (?:
         (?P<q>["'`])(?P<quoted>(?:(?!(?P=q))[^\r\n\\]|\\.){1,256})(?P=q)
@@ -306,7 +377,25 @@ def _value_is_secret(value: str, role: str, quoted: bool, op: str | None) -> boo
     if " " in stripped:
         return quoted and len(stripped) <= 64  # a quoted phrase may be a passphrase
     mixed = has_digit_or_symbol or (value.lower() != value and value.upper() != value)
-    return mixed and shannon_entropy(value) >= 2.5
+    return mixed and shannon_entropy(value) >= 2.5 and not _has_alphabet_run(value)
+
+
+_ALPHABET_RUN = 6
+
+
+def _has_alphabet_run(value: str) -> bool:
+    """True when `value` holds `abcdef`, `123456` or a longer run of consecutive characters.
+
+    Keys and tokens are random: such a run marks a value typed by hand as a stand-in
+    (`abcdefg12346+FJQCK`). Passwords are not tested this way: people do choose `abc123456`.
+    """
+    run = 1
+    lowered = value.lower()
+    for previous, current in itertools.pairwise(lowered):
+        run = run + 1 if ord(current) == ord(previous) + 1 and current.isalnum() else 1
+        if run >= _ALPHABET_RUN:
+            return True
+    return False
 
 
 def _trim_closers(value: str) -> str:
@@ -361,8 +450,16 @@ def _find_assignments(text: str) -> Iterator[Span]:
                 continue
             if match.group("call") is not None and not quoted:
                 continue
+            value_start = match.start(group)
+            if match.group("comma") is not None:
+                # A quoted name, a comma, a quoted value: `("API_KEY", "…")`. Lists of field
+                # names look the same (`["password", "email"]`), so the value must look random.
+                if not (quoted and match.group("close")[:1] in ("'", '"')) or " " in value:
+                    continue
+                inner = value.strip('"')  # Gradle's `'"…"'`: a quoted string in a string
+                value_start += value.index(inner) if inner else 0
+                value, role = inner, "secret"
             if _value_is_secret(value, role, quoted, op):
-                value_start = match.start(group)
                 yield value_start, value_start + len(value)
                 continue
         before = _REVERSED.search(text, max(0, start - 300), start)
@@ -462,6 +559,17 @@ _DATE_LIKE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[
 _REGIONS_WITH_CONTEXT = ("US", "GB", "DE", "FR", "IN", "BR", "CN", "JP", "IL", "AU", "ES", "IT")
 
 
+def _nanp_possible(candidate: str) -> bool:
+    """False for digits that `phonenumbers` cannot accept as a valid number in region US.
+
+    A cheap necessary condition, checked before the costly parse: a North American number has
+    7 (Canada's 310-xxxx) or 10 digits after any leading `1`s (country code, trunk prefix), or
+    dials out with `011`. `tests/shield/test_validators.py` checks it against `phonenumbers`.
+    """
+    digits = "".join(c for c in candidate if c.isdigit())
+    return digits.startswith("011") or len(digits.lstrip("1")) in (7, 10)
+
+
 def _phone_valid(candidate: str, context: Callable[[], bool]) -> bool:
     digits = sum(c.isdigit() for c in candidate)
     if not 7 <= digits <= 15 or candidate.count("(") != candidate.count(")"):
@@ -475,6 +583,8 @@ def _phone_valid(candidate: str, context: Callable[[], bool]) -> bool:
     elif context():
         regions = _REGIONS_WITH_CONTEXT
     elif candidate.startswith("(") or any(c in candidate for c in " -.()"):
+        if not _nanp_possible(candidate):
+            return False  # most card-number and ISBN fragments end here, before a parse
         regions = ("US",)  # a formatted national number without a phone word nearby
     else:
         return False
@@ -515,6 +625,11 @@ def _find_phones(text: str) -> Iterator[Span]:
         def context(start: int = at) -> bool:
             return _PHONE_CONTEXT.search(text, max(0, start - 40), start) is not None
 
+        if payment_card_valid(candidate):
+            # A card number (the card detector's, which wins over phones): none of its
+            # prefixes is tried as a phone, which saves a parse per prefix.
+            span = _phone_candidate(text, candidate_end)
+            continue
         length = 0
         if not (at > 0 and _PHONE_BEFORE.match(text, at - 1)):
             # The greedy candidate may run into the next number: try it whole, then shorter
@@ -575,7 +690,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "aws_secret_key",
         "secret",
-        _regex(_AWS_SECRET, group="value", check=_aws_secret),
+        _anchored(_AWS_SECRET, "aws", ignore_case=True, group="value", check=_aws_secret),
         keywords=("aws",),
         ignore_case=True,
         min_run=40,
@@ -604,8 +719,10 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "azure_storage_key",
         "secret",
-        _regex(
+        _anchored(
             r"(?:AccountKey|SharedAccessKey)\s*=\s*(?P<value>[A-Za-z0-9+/]{40,86}={0,2})(?![A-Za-z0-9+/=])",
+            "AccountKey",
+            "SharedAccessKey",
             group="value",
             check=_not_placeholder("value"),
         ),
@@ -615,7 +732,11 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "azure_client_secret",
         "secret",
-        _regex(r"(?<![\w~.\-])[A-Za-z0-9_~.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])"),
+        _anchored(
+            r"(?<![\w~.\-])[A-Za-z0-9_~.\-]{3}\dQ~[A-Za-z0-9_~.\-]{31,34}(?![\w~.\-])",
+            "Q~",
+            offset=4,
+        ),
         keywords=("Q~",),
         min_run=37,
     ),
@@ -732,18 +853,19 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "telegram_bot_token",
         "secret",
-        _regex(
-            _bounded(TelegramBotTokenDetector.denylist[0], r"(?<![\w:])", _TOKEN_AFTER),
-            rf"(?<![\w:])\d{{8,10}}:AA[0-9A-Za-z_\-]{{32}}{_TOKEN_AFTER}",
-        ),
+        _find_telegram_tokens,
         keywords=(":AA",),
-        origin="detect-secrets",
         min_run=43,
     ),
     Detector(
         "stripe_key",
         "secret",
-        _regex(rf"{_TOKEN_BEFORE}(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{{24,247}}{_TOKEN_AFTER}"),
+        _anchored(
+            rf"{_TOKEN_BEFORE}(?:sk|rk)_(?:live|test)_[0-9a-zA-Z]{{24,247}}{_TOKEN_AFTER}",
+            "k_live_",
+            "k_test_",
+            offset=1,
+        ),
         keywords=("k_live_", "k_test_"),
         min_run=32,
     ),
@@ -767,7 +889,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "twilio_key",
         "secret",
-        _regex(rf"{_ALNUM_BEFORE}(?:AC|SK)[0-9a-f]{{32}}{_ALNUM_AFTER}"),
+        _anchored(rf"{_ALNUM_BEFORE}(?:AC|SK)[0-9a-f]{{32}}{_ALNUM_AFTER}", "AC", "SK"),
         min_run=34,
     ),
     Detector(
@@ -781,7 +903,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "mailchimp_key",
         "secret",
-        _regex(rf"{_ALNUM_BEFORE}[0-9a-f]{{32}}-us\d{{1,2}}{_ALNUM_AFTER}"),
+        _anchored(rf"{_ALNUM_BEFORE}[0-9a-f]{{32}}-us\d{{1,2}}{_ALNUM_AFTER}", "-us", offset=32),
         keywords=("-us",),
         min_run=36,
     ),
@@ -833,8 +955,10 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "http_auth_header",
         "secret",
-        _regex(
+        _anchored(
             rf"(?i:authorization)\s*[:=]\s*[\"']?(?i:basic|bearer|token)\s+(?P<value>{_SECRET_VALUE})",
+            "authorization",
+            ignore_case=True,
             group="value",
             check=_not_placeholder("value"),
         ),
@@ -844,15 +968,33 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "connection_string",
         "secret",
-        _regex(
-            r"(?i)(?<![\w])(?:password|pwd)=\s*(?P<value>[^;\"'\s<>{}][^;\"'<>\r\n]{0,127}?)"
-            r"\s*(?=;|\"|'|$)",
-            r"(?i)[?&](?:password|pwd|passwd|pass)=(?P<value>[^&\s#'\"]{1,256})",
+        _anchored(
+            # `Password=x`, `Password= x`, `Password =x`; not code's `password = x`.
+            r"(?i)(?<![\w])(?:password|pwd)(?:=\s*|[ \t]+=(?=\S))"
+            r"(?P<value>[^;\"'\s<>{}][^;\"'<>\r\n]{0,127}?)\s*(?=;|\"|'|$)",
+            "password",
+            "pwd",
+            ignore_case=True,
             group="value",
             check=_connection_string_password,
             flags=re.MULTILINE,
         ),
-        keywords=("password", "pwd", "pass="),
+        keywords=("password", "pwd"),
+        ignore_case=True,
+    ),
+    Detector(
+        "connection_string",
+        "secret",
+        _anchored(
+            r"(?i)[?&](?:password|pwd|passwd|pass)=(?P<value>[^&\s#'\"]{1,256})",
+            "pass",
+            "pwd=",
+            offset=1,
+            ignore_case=True,
+            group="value",
+            check=_connection_string_password,
+        ),
+        keywords=("pass", "pwd="),
         ignore_case=True,
     ),
     Detector(
@@ -867,7 +1009,9 @@ DETECTORS: tuple[Detector, ...] = (
         "payment_card",
         "pii",
         _regex(
-            r"(?<![\d\-.])(?:\d[ \-]?){11,18}\d(?![\d\-]|\.\d)",
+            # The lookbehind after the first digit (not before it) lets `re` skip to digits;
+            # the lookahead drops digits of short numbers and hex tokens before the group runs.
+            r"\d(?<![\d\-.]\d)(?=[\d \-]{11})(?:[ \-]?\d){11,18}(?![\d\-]|\.\d)",
             check=_check(payment_card_valid),
             overlapping=True,
         ),
@@ -877,7 +1021,7 @@ DETECTORS: tuple[Detector, ...] = (
         "iban",
         "pii",
         _regex(
-            rf"{_ALNUM_BEFORE}[A-Z]{{2}}\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}"
+            rf"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}"
             rf"(?: ?[A-Z0-9]{{1,4}})?{_ALNUM_AFTER}",
             check=_check(iban_valid),
             overlapping=True,
@@ -995,21 +1139,22 @@ class Scanner:
 
 
 def _resolve(candidates: list[tuple[int, int, int, Detector]]) -> tuple[Finding, ...]:
-    """Keep, by priority then start then length, each candidate span that overlaps no kept one."""
+    """Keep, by priority then start then length, each candidate span that overlaps no kept one.
+
+    Kept characters are marked in a bytearray as long as the last span's end, so each test is
+    one C-speed `find` over the candidate's own span: linear in the text, where a sorted list
+    of kept spans would make a large text with many findings quadratic.
+    """
     candidates.sort(key=lambda c: (c[0], c[1], c[2]))
-    starts: list[int] = []
-    ends: list[int] = []
+    taken = bytearray(max(-c[2] for c in candidates))
     kept: list[Finding] = []
     for _, start, negative_end, detector in candidates:
         end = -negative_end
-        index = bisect.bisect_left(starts, start)
-        if index > 0 and ends[index - 1] > start:
-            continue  # overlaps the kept span before it
-        if index < len(starts) and starts[index] < end:
-            continue  # overlaps the kept span after it
-        starts.insert(index, start)
-        ends.insert(index, end)
-        kept.insert(index, Finding(detector.kind, detector.category, start, end))
+        if taken.find(1, start, end) != -1:
+            continue  # overlaps a kept span
+        taken[start:end] = b"\x01" * (end - start)
+        kept.append(Finding(detector.kind, detector.category, start, end))
+    kept.sort(key=lambda f: f.start)
     return tuple(kept)
 
 

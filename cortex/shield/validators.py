@@ -94,13 +94,13 @@ def luhn_valid(digits: str) -> bool:
 def payment_card_valid(text: str) -> bool:
     """True for a card number (separators allowed) of a known brand, length and Luhn digit."""
     digits = text.replace(" ", "").replace("-", "")
-    if not digits.isdigit() or len(set(digits)) < 2 or not luhn_valid(digits):
-        return False
-    if text != digits and not _card_grouping_plausible(text):
-        return False
-    return any(
+    if not digits.isdigit() or not any(
         len(digits) in lengths and digits.startswith(prefixes) for prefixes, lengths in _CARD_BRANDS
-    )
+    ):
+        return False  # the cheap tests first: most candidates are no card of any brand
+    if len(set(digits)) < 2 or not luhn_valid(digits):
+        return False
+    return text == digits or _card_grouping_plausible(text)
 
 
 def _card_grouping_plausible(text: str) -> bool:
@@ -177,20 +177,46 @@ def _random_beyond(lowered: str, words: list[str]) -> bool:
     return len(rest) >= 24 and shannon_entropy(rest) >= 4.0
 
 
-def _b64url_json(part: str) -> object:
+def _b64url_decode(part: str) -> bytes | None:
     padded = part + "=" * (-len(part) % 4)
     try:
-        return json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return base64.urlsafe_b64decode(padded.encode("ascii"))
+    except (binascii.Error, ValueError):
         return None
 
 
+def _json_object(raw: bytes | None) -> dict[str, object] | None:
+    if raw is None:
+        return None
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+_JOSE_HEADER_STARTS = (b'{"alg":', b'{"typ":', b'{"enc":', b'{"kid":')
+
+
 def jwt_valid(token: str) -> bool:
-    """True when the token's header and payload are base64url JSON objects, as in RFC 7519."""
+    """True when the token's payload is a base64url JSON object and its header a JOSE header.
+
+    The header (RFC 7515 §4) is a JSON object naming `alg`, `typ` or `enc`. A whole header
+    (it opens like a JOSE header and closes with `}`) with a damaged byte inside (changed in a
+    copied token) still counts, as the payload shows it is a token; a cut-off one does not.
+    """
     parts = token.split(".")
     if len(parts) < 2:
         return False
-    header = _b64url_json(parts[0])
-    if not isinstance(header, dict) or not ({"alg", "typ", "enc"} & header.keys()):
+    raw_header = _b64url_decode(parts[0])
+    header = _json_object(raw_header)
+    if header is not None:
+        if not ({"alg", "typ", "enc"} & header.keys()):
+            return False
+    elif not (
+        raw_header is not None
+        and raw_header.startswith(_JOSE_HEADER_STARTS)
+        and raw_header.endswith(b"}")
+    ):
         return False
-    return isinstance(_b64url_json(parts[1]), dict)
+    return _json_object(_b64url_decode(parts[1])) is not None

@@ -28,6 +28,9 @@ def _kinds(text: str) -> list[str]:
         ("db_pass = m{{h}o)p${e]nob(ody[finds>-_$#thisone}}", "generic_secret"),
         ('$password = \\"goodspec\\";', "generic_secret"),
         ("//registry.npmjs.org/:_authToken=743b294a-cd03-11ec-9d64-0242ac120002", "npm_token"),
+        ("buildConfigField 'String', 'API_KEY', '\"7f3kQ9zLm2Xw8RtB\"'", "generic_secret"),
+        ("headers.put(\"x-api-key\", \"PMAK-6a1f3c9e2b7d4-0c8e5a\");", "generic_secret"),
+        ("Provider=SQLOLEDB;User ID=ops;Password =Tr0ub4dor&3;Data Source=sql-7;", "connection_string"),
     ],
 )  # fmt: skip
 def test_real_format_values_are_findings(text: str, kind: str) -> None:
@@ -50,6 +53,11 @@ def test_real_format_values_are_findings(text: str, kind: str) -> None:
         'SLACK_TOKEN="xoxb-0000000000-0000000000000-xxxxxxxxxxxxxxxxxxxxxxxx"',
         "postgres://user:${DB_PASSWORD}@localhost/x",
         "password_hint = 'the name of your first pet'",
+        'REQUIRED_FIELDS = ["password", "username", "email"]',
+        'form.add("password", "Password (12+ characters)")',
+        'secret_key = "abcdef123456XYZW"',
+        "char *password = NULL;\nserver = getenv(host);",
+        "user = (char *) (p + 1);\npwd = (char *) (p + ulen + 2);\nhost = h;",
     ],
 )
 def test_code_that_names_a_password_and_masked_tokens_are_not_findings(text: str) -> None:

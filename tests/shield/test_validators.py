@@ -83,6 +83,20 @@ def test_jwt_needs_json_header_with_alg_and_json_payload() -> None:
     assert not jwt_valid(f"{header}.bm90IGpzb24.sig")
 
 
+def _b64_raw(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_jwt_with_a_damaged_byte_in_a_whole_header_counts_but_a_cut_off_header_does_not() -> None:
+    payload = _b64({"sub": "1"})
+    damaged = _b64_raw(b'{"alg":"HS256",\x12typ":"JWT"}')
+    cut_off = _b64_raw(b'{"alg":"HS256","typ":"JWT"')
+
+    assert jwt_valid(f"{damaged}.{payload}.sig")
+    assert not jwt_valid(f"{cut_off}.{payload}.sig")
+    assert not jwt_valid(f"{damaged}.bm90IGpzb24.sig")
+
+
 @pytest.mark.parametrize(
     "value",
     ["${DB_PASSWORD}", "{{ token }}", "<your-key>", "********", "xxxxxxxx", "changeme",

@@ -348,6 +348,7 @@ POSITIVES: dict[str, tuple[Callable[[Maker], str], Template]] = {
     "connection_string": (lambda m: m.password(), (
         "Server=sql-prod-3;Database=Billing;User Id=svc_billing;Password={v};Encrypt=True;",
         'connectionString="Data Source=10.2.0.7;Initial Catalog=crm;User ID=crm_app;Password={v}"',
+        "Provider=SQLOLEDB;User ID=ops_etl;Password ={v};Data Source=sql-7;",
     )),
     "generic_secret": (lambda m: m.password(), (
         'db_password = "{v}"',
@@ -356,6 +357,7 @@ POSITIVES: dict[str, tuple[Callable[[Maker], str], Template]] = {
         "The admin password is '{v}' until we rotate it on Friday.",
         "spring.datasource.password: {v}",
         'client_secret: "{v}"',
+        "buildConfigField 'String', 'API_KEY', '\"{v}\"'",
     )),
     "http_auth_header": (http_bearer, ('curl -H "Authorization: Bearer {v}" https://api.acme.io/v2/orders',)),
     "email": (email, (
@@ -586,6 +588,18 @@ def negatives(m: Maker) -> list[dict[str, Any]]:
             )
         )
         add("high_entropy_non_secret", text)
+    # Field-name lists, hand-typed stand-ins for keys and a cut-off token (docs/shield.md).
+    cut_header = m.b64url(b'{"alg":"HS256","typ":"JWT"')
+    cut_payload = m.b64url(json.dumps({"sub": m.chars(ALNUM, 10)}).encode())
+    for text in (
+        'REQUIRED_FIELDS = ["password", "username", "email"]',
+        "columns = ('api_key', 'created_at', 'owner_id')",
+        'form.add("password", "Password (12+ characters)")',
+        'secret_key = "abcdef123456XYZW"',
+        'api_token: "1234567890abcdefXYZ"',
+        f"Cut-off token in the log: {cut_header}.{cut_payload}",
+    ):
+        add("field_names_and_stand_ins", text)
     prose = [
         "The staging database moved to db-2 after the incident review.",
         "Omar prefers concise answers with code first.",
