@@ -107,7 +107,7 @@ class Settings:
     write_timeout: float = 5.0
     read_threads: int = 4
     embedder: str = "minilm"
-    embed_threads: int = 1
+    embed_threads: int = 2
     fusion: str = "score"
     rrf_k: int = 60
     vector_weight: float = 0.6

@@ -65,8 +65,8 @@ class Embedder(Protocol):
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 run by ONNX Runtime, loaded lazily once, thread-safe.
 
-    `threads` is ONNX Runtime's intra-op thread count: 1 keeps a serving process responsive
-    (its other threads get the other cores); raise it for bulk embedding on an idle machine.
+    `threads` is ONNX Runtime's intra-op thread count (idle threads sleep rather than spin, so
+    a busy process loses nothing to the second one; an idle machine embeds bulk input faster).
     `cache_dir` is where the exported graph lives (default: `model_cache_dir()`).
     """
 
@@ -74,7 +74,7 @@ class MiniLMEmbedder:
     dim = 384
 
     def __init__(
-        self, *, batch_size: int = 64, threads: int = 1, cache_dir: Path | None = None
+        self, *, batch_size: int = 16, threads: int = 2, cache_dir: Path | None = None
     ) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= 64:
             raise ConfigError(f"embedder threads must be between 1 and 64, got {threads!r}")
@@ -112,6 +112,9 @@ class MiniLMEmbedder:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: with spinning, a second thread cost a busy
+        # server 60 % more per call (measured 25.7 vs 15.7 ms); without, nothing.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         try:
             session = onnxruntime.InferenceSession(
@@ -176,7 +179,7 @@ class TorchMiniLMEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-def make_embedder(name: str, *, threads: int = 1) -> Embedder | None:
+def make_embedder(name: str, *, threads: int = 2) -> Embedder | None:
     """The embedder called `name` (one of EMBEDDERS; "none" gives None: a text-only engine).
 
     `threads`: the model's intra-op threads (setting `embed_threads`; ONNX Runtime only).

@@ -26,29 +26,38 @@ class OnnxEncoder:
     """Encodes texts with `session` (an onnxruntime InferenceSession) and the tokenizer in
     `weights` (the model package's directory). Thread-safe: both parts are."""
 
-    def __init__(self, session: Any, weights: Path, *, batch_size: int = 64) -> None:
+    def __init__(self, session: Any, weights: Path, *, batch_size: int = 16) -> None:
         from tokenizers import Tokenizer
 
         tokenizer = Tokenizer.from_file(str(weights / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_SEQ_LENGTH)
-        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        tokenizer.no_padding()
         self._tokenizer = tokenizer
         self._session = session
         self._batch_size = batch_size
 
     def encode(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Unit-norm float32 vectors of shape (len(texts), 384), in the order of `texts`."""
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        """Unit-norm float32 vectors of shape (len(texts), 384), in the order of `texts`.
+
+        On a CPU the network's cost grows with the padded batch (measured: no gain from
+        batching, and 35 % lost to padding in chunks of 64 mixed-length facts), so texts are
+        run in chunks of at most `batch_size` texts of nearly the same token count.
+        """
+        encodings = self._tokenizer.encode_batch(list(texts))
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         out = np.empty((len(texts), 384), dtype=np.float32)
         for start in range(0, len(order), self._batch_size):
             chunk = order[start : start + self._batch_size]
-            out[chunk] = self._encode_chunk([texts[i] for i in chunk])
+            out[chunk] = self._run([encodings[i].ids for i in chunk])
         return out
 
-    def _encode_chunk(self, texts: list[str]) -> NDArray[np.float32]:
-        encodings = self._tokenizer.encode_batch(texts)
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _run(self, rows: list[list[int]]) -> NDArray[np.float32]:
+        width = max(len(row) for row in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for n, row in enumerate(rows):
+            ids[n, : len(row)] = row
+            mask[n, : len(row)] = 1
         (hidden,) = self._session.run(
             ["last_hidden_state"],
             {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
