@@ -33,7 +33,12 @@ fact type and sometimes source, confidence and meta. No embeddings are involved.
 
 With `--database-url`, the batched and single phases run again on that PostgreSQL database
 (same data directory for the keys, tenant `bench-<pid>`) and are reported next to SQLite's
-under "postgres".
+under "postgres". With `--processes N` (N > 1) the batched phase then also runs in N processes
+at once, each with `-n` facts (one tenant each, or all in one with `--same-tenant`), started
+together: facts/s = all facts / time from the common start to the last process's end, and the
+ratio to the single process's figure of the same run, under "postgres"/"processes".
+
+    .venv/bin/python bench/ingest.py -n 30000 --phases batched --database-url URL --processes 4
 
 Human-readable progress goes to stderr; one JSON line with every figure goes to stdout.
 """
@@ -90,6 +95,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="also run the batched and single phases on this PostgreSQL database",
     )
     parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="with --database-url: also run the batched phase in this many processes at once",
+    )
+    parser.add_argument(
+        "--same-tenant",
+        action="store_true",
+        help="with --processes: every process appends to one tenant (default: one each)",
+    )
+    parser.add_argument(
         "--phases",
         default="batched,single",
         help="comma-separated phases to run, in order (batched, single, embed, encrypt)",
@@ -120,7 +136,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if unknown:
         parser.error(f"unknown phase(s): {', '.join(sorted(unknown))}")
     counts = (args.facts, args.batch, args.single, args.tasks, args.embed_facts, args.embed_batch)
-    if min(*counts, args.encrypt_facts) < 1:
+    if min(*counts, args.encrypt_facts, args.processes) < 1:
         parser.error("counts must be positive")
     return args
 
@@ -477,15 +493,100 @@ async def run_postgres(args: argparse.Namespace, settings: Settings) -> dict[str
     pg = settings.with_overrides(database_url=args.database_url, tenant=f"bench-{os.getpid()}")
     gen = c.FactGenerator(args.seed)
     result: dict[str, Any] = {}
+    # The PostgreSQL store runs all its work on the event loop: the main thread's profile
+    # covers it (`<dir>/postgres-<phase>-main.prof`).
+    profiler = c.PhaseProfiler(args.profile) if args.profile else None
     async with await cortex.open(pg, embedder=None) as engine:
         for phase in args.phases:
             if phase in ("embed", "encrypt"):
                 continue
             c.log(f"postgres: {phase}")
             fn = phase_batched if phase == "batched" else phase_single
-            result[phase] = await fn(engine, gen, args)
+            with c.maybe_phase(profiler, f"postgres-{phase}"):
+                result[phase] = await fn(engine, gen, args)
         result["facts"] = (await engine.stats()).facts
+    if profiler is not None:
+        result["profile"] = profiler.reports
     return result
+
+
+def _batched_child(
+    args: argparse.Namespace, settings: Settings, tenant: str, seed: int, start: Any, out: Any
+) -> None:
+    """One process of the multi-process phase: wait for the common start, ingest, report."""
+
+    async def ingest() -> tuple[float, float]:
+        pg = settings.with_overrides(database_url=args.database_url, tenant=tenant)
+        gen = c.FactGenerator(seed)
+        batches = [
+            gen.batch(min(args.batch, args.facts - i)) for i in range(0, args.facts, args.batch)
+        ]
+        async with await cortex.open(pg, embedder=None) as engine:
+            await engine.store_many(gen.batch(10))  # connect, create the tenant
+            start.wait()
+            began = time.time()
+            for batch in batches:
+                await engine.store_many(batch)
+            return began, time.time()
+
+    out.put(asyncio.run(ingest()))
+
+
+def run_processes(
+    args: argparse.Namespace, settings: Settings, single_fps: float
+) -> dict[str, Any]:
+    """The batched phase in `--processes` processes at once on PostgreSQL: total facts/s."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Event(), ctx.Queue()
+    base = f"bench-{os.getpid()}-p"
+    children = [
+        ctx.Process(
+            target=_batched_child,
+            args=(
+                args,
+                settings,
+                base if args.same_tenant else f"{base}{i}",
+                args.seed + i,
+                start,
+                out,
+            ),
+        )
+        for i in range(args.processes)
+    ]
+    c.log(
+        f"postgres: batched in {args.processes} processes x {args.facts:,} facts"
+        f" ({'one tenant' if args.same_tenant else 'one tenant each'})"
+    )
+    for child in children:
+        child.start()
+    time.sleep(3)  # every child connected and waiting (engine open takes well under this)
+    load = [c.loadavg_1m()]
+    start.set()
+    spans = [out.get(timeout=3600) for _ in children]
+    for child in children:
+        child.join()
+    load.append(c.loadavg_1m())
+    began, ended = min(s for s, _ in spans), max(e for _, e in spans)
+    total = args.facts * args.processes
+    fps = total / (ended - began)
+    c.log(
+        f"postgres: {args.processes} processes: {total:,} facts in {ended - began:.2f} s ="
+        f" {fps:,.0f} facts/s = {fps / single_fps:.2f} x one process (load {load})"
+    )
+    return {
+        "processes": args.processes,
+        "same_tenant": args.same_tenant,
+        "facts": total,
+        "seconds": round(ended - began, 3),
+        "facts_per_s": round(fps, 1),
+        "ratio_to_one_process": round(fps / single_fps, 3),
+        "loadavg_1m": load,
+        "target_ratio": c.target_line(
+            f"{args.processes} processes / one process", fps / single_fps, "x", ">=", 1.5
+        ),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -496,6 +597,9 @@ def main(argv: list[str] | None = None) -> int:
         result = asyncio.run(run(args, home, settings))
         if args.database_url:
             result["postgres"] = asyncio.run(run_postgres(args, settings))
+            if args.processes > 1 and "batched" in result["postgres"]:
+                single_fps = result["postgres"]["batched"]["facts_per_s"]
+                result["postgres"]["processes"] = run_processes(args, settings, single_fps)
     result["total_seconds"] = round(time.perf_counter() - t0, 2)
     c.log("summary:")
     if "batched" in result:
@@ -513,6 +617,11 @@ def main(argv: list[str] | None = None) -> int:
             c.log(
                 f"  postgres single  {figures['facts_per_s']:>8,.0f} facts/s"
                 f"  p95 {figures['latency']['p95_ms']:.3f} ms"
+            )
+        elif phase == "processes":
+            c.log(
+                f"  postgres {figures['processes']} processes {figures['facts_per_s']:>8,.0f}"
+                f" facts/s  = {figures['ratio_to_one_process']:.2f} x one process  (>= 1.5 x)"
             )
     if "encrypt" in result:
         e = result["encrypt"]

@@ -1,4 +1,10 @@
-"""The `migrate-store` command: copy every tenant from one store to another, then prove it."""
+"""The `migrate-store` command: copy every tenant from one store to another, then prove it.
+
+Sources: a data directory (SQLite) or a PostgreSQL URL. Target: a PostgreSQL URL. A SQLite
+target is refused: the SQLite store can load a bundle only for verification (no Merkle subtree
+hashes, no tag index, no clock), so the copy would not be a working store. Encrypted stores are
+refused too (see `_refuse_encrypted`).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +25,8 @@ from cortex.cli.options import AsJson, Home
 from cortex.cli.output import print_json, print_table, stderr_console
 from cortex.config import Settings
 from cortex.engine import Cortex
-from cortex.errors import Conflict, IntegrityError
-from cortex.store.postgres import PostgresStore, is_database_url
+from cortex.errors import ConfigError, Conflict, IntegrityError, ValidationError
+from cortex.store.postgres import PostgresStore, is_database_url, redact_url
 from cortex.store.sqlite import SqliteStore
 
 __all__ = ["migrate_store"]
@@ -51,6 +57,28 @@ def _source_settings(source: str, home: Path | None) -> Settings:
     return settings.with_overrides(database_url=None)  # a path means its SQLite file
 
 
+async def _refuse_encrypted(source: Settings, target: Settings) -> None:
+    """Raise ConfigError if either store is encrypted at rest.
+
+    The copy goes through a tenant export, which holds plaintext: an encrypted source would
+    arrive in the clear, and plaintext rows in an encrypted target would sit beside sealed
+    ones. Carrying sealed rows and wrapped data keys across is not implemented.
+    """
+    for role, settings in (("source", source), ("target", target)):
+        if settings.database_url is not None:
+            record = await PostgresStore.read_master_record(settings.database_url)
+            where = redact_url(settings.database_url)
+        else:
+            record = await asyncio.to_thread(SqliteStore.read_master_record, settings.database_path)
+            where = str(settings.home)
+        if record is not None:
+            raise ConfigError(
+                f"the {role} store {where} is encrypted at rest: migrate-store copies through a"
+                " plaintext export and does not carry sealed rows or wrapped data keys, so it"
+                " refuses encrypted stores; nothing was copied"
+            )
+
+
 async def _root(engine: Cortex, tenant: str) -> tuple[int, bytes]:
     proof = await engine.consistency_proof(0, tenant=tenant)
     return proof.new_size, proof.new_root
@@ -77,9 +105,13 @@ async def _open_raw(settings: Settings) -> SqliteStore | PostgresStore:
 
 
 async def _migrate(
-    source: Settings, target: Settings, advance: Callable[[str, int], None]
+    source: Settings, target: Settings, advance: Callable[[str, int, int], None]
 ) -> list[_Copied]:
-    """Copy every tenant of `source` into `target` (PostgreSQL); check every root."""
+    """Copy every tenant of `source` into `target` (PostgreSQL); check every root.
+
+    `advance(tenant, entries copied, entries in all)` reports progress after each tenant.
+    """
+    await _refuse_encrypted(source, target)
     copied: list[_Copied] = []
     # Moving the whole store between the operator's own backends is not a tenant export (the
     # gated action that lets data leave): whoever runs this holds the data directory anyway.
@@ -92,6 +124,9 @@ async def _migrate(
         clash = sorted(set(tenants) & set(await dst.tenants()))
         if clash:
             raise Conflict(f"the target already has tenant(s) {', '.join(clash)}; nothing copied")
+        total = sum([(await src.stats(tenant=tenant)).transactions for tenant in tenants])
+        done = 0
+        advance("", 0, total)
         raw_source = await _open_raw(source)
         raw_target = await PostgresStore.open(str(target.database_url), pool_size=2)
         try:
@@ -100,7 +135,8 @@ async def _migrate(
                     bundle = Path(tmp) / "tenant.jsonl"
                     entries = await src.export(bundle, tenant=tenant)
                     await raw_target.import_bundle(bundle)
-                advance(tenant, entries)
+                done += entries
+                advance(tenant, done, total)
                 facts = await dst.reindex(full=True, tenant=tenant)
                 vectors = await _copy_vectors(raw_source, raw_target, tenant)
                 (_, source_root), (size, target_root) = await asyncio.gather(
@@ -127,17 +163,29 @@ def migrate_store(
     ],
     target: Annotated[
         str,
-        typer.Option("--to", metavar="URL", help="Target: a postgresql:// URL (an empty store)."),
+        typer.Option(
+            "--to",
+            metavar="URL",
+            help="Target: a postgresql:// URL (a database without the source's tenants).",
+        ),
     ],
     home: Home = None,
     as_json: AsJson = False,
 ) -> None:
     """Copy every tenant's facts, ledger and checkpoints to another store, then prove the copy.
 
-    Entries, facts and checkpoints are copied byte for byte (Merkle subtree hashes are rebuilt
-    from the entries), the full-text index is rebuilt and stored vectors are copied. Afterwards
-    the target must verify and every tenant's Merkle root must equal the source's: the exit code
-    is 1 otherwise. The target must not hold any of the source's tenants yet.
+    The source is a data directory (SQLite) or a postgresql:// URL; the target a postgresql://
+    URL (SQLite to PostgreSQL, or PostgreSQL to another PostgreSQL database). Entries, facts and
+    checkpoints are copied byte for byte (Merkle subtree hashes are rebuilt from the entries),
+    the full-text index is rebuilt and stored vectors are copied, with a progress bar on a
+    terminal. Afterwards the target must verify and every tenant's Merkle root must equal the
+    source's: the exit code is 1 otherwise. The target must not hold any of the source's
+    tenants yet.
+
+    Refused (exit 2 or 4, nothing copied): a data directory as the target (the SQLite store
+    cannot restore a ledger with its Merkle subtree hashes yet), and an encrypted source or
+    target (the copy goes through a plaintext export; sealed rows and wrapped keys are not
+    carried).
 
     Keys stay where they are: the signing key of a data directory (--from PATH) signs the
     target's future checkpoints too, so use that directory as CORTEX_HOME with the new URL. With
@@ -146,14 +194,20 @@ def migrate_store(
     Examples:
 
         cortex migrate-store --from ~/.cortex --to postgresql://cortex@db/cortex
+        cortex migrate-store --home ~/.cortex --from postgresql://db1/cortex \\
+            --to postgresql://db2/cortex
         CORTEX_HOME=~/.cortex CORTEX_DATABASE_URL=postgresql://cortex@db/cortex cortex stats
     """
     if not is_database_url(target):
-        raise typer.BadParameter("the target must be a postgresql:// URL", param_hint="--to")
+        raise ValidationError(
+            f"--to {target}: the target must be a postgresql:// URL; copying into a SQLite data"
+            " directory is not supported (its store loads a bundle for verification only, without"
+            " Merkle subtree hashes or the tag index, so the copy would not be a working store)"
+        )
     src = _source_settings(source, home)
     dst = Settings.load(src.home, database_url=target, embedder="none")
     if src.database_url == dst.database_url:
-        raise typer.BadParameter("source and target are the same store", param_hint="--to")
+        raise ValidationError("--from and --to name the same store")
     console = stderr_console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(
@@ -161,8 +215,9 @@ def migrate_store(
     ) as progress:
         task = progress.add_task("migrate", total=None)
 
-        def advance(tenant: str, entries: int) -> None:
-            progress.update(task, description=f"migrate {tenant}", advance=entries)
+        def advance(tenant: str, done: int, total: int) -> None:
+            label = f"migrate {tenant}" if tenant else "migrate"
+            progress.update(task, description=label, completed=done, total=total)
 
         copied = asyncio.run(_migrate(src, dst, advance))
     if as_json:

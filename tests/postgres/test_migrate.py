@@ -1,16 +1,19 @@
-"""`cortex migrate-store`: SQLite to PostgreSQL, byte for byte, with the same roots and search."""
+"""`cortex migrate-store`: SQLite or PostgreSQL to PostgreSQL, byte for byte; what it refuses."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 import cortex
-from cortex import Settings
+from cortex import CortexSync, Settings
 from cortex.cli import app
+from cortex.cli.migrate import _migrate
 from cortex.search.embedder import MiniLMEmbedder
+from tests.postgres.server import PgServer
 
 
 def _sqlite_home(tmp_path: Path, embedder: MiniLMEmbedder) -> Settings:
@@ -64,3 +67,126 @@ def test_migrate_store_copies_every_tenant_with_equal_roots_and_search(
     again = CliRunner().invoke(app, ["migrate-store", "--from", str(source.home), "--to", pg_url])
     assert again.exit_code != 0
     assert "already has tenant" in again.output
+
+
+def _populate(memory: CortexSync) -> None:
+    facts = memory.store_many(
+        [{"content": f"Queue {i} drains into bucket {i % 3}", "tags": ["q"]} for i in range(30)]
+    )
+    memory.deprecate(facts[1].id, "drained")
+    memory.supersede(facts[2].id, "Queue 2 drains into the archive bucket")
+    memory.store("The billing cron runs at 02:00 UTC", tenant="ops")
+    memory.checkpoint(tenant="ops")
+
+
+def test_migrate_store_copies_postgresql_to_another_postgresql_database(
+    tmp_path: Path, pg_url: str, pg_server: PgServer
+) -> None:
+    source = Settings.load(
+        tmp_path / "home", embedder="none", checkpoint_every=8, database_url=pg_url
+    )
+    cortex.init_home(source)
+    with cortex.connect(source) as memory:
+        _populate(memory)
+    name = pg_server.create_database()
+    try:
+        target_url = pg_server.url(name)
+        result = CliRunner().invoke(
+            app,
+            [
+                "migrate-store",
+                "--home",
+                str(source.home),
+                "--from",
+                pg_url,
+                "--to",
+                target_url,
+                "--json",
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        copied = {row["tenant"]: row for row in json.loads(result.stdout)}
+        assert set(copied) == {"default", "ops"}
+        assert all(row["source_root"] == row["target_root"] for row in copied.values())
+        target = source.with_overrides(database_url=target_url)
+        with cortex.connect(source) as old, cortex.connect(target) as new:
+            assert new.verify().ok
+            for tenant in ("default", "ops"):
+                assert old.checkpoints(tenant=tenant) == new.checkpoints(tenant=tenant)
+                size = old.stats(tenant=tenant).transactions
+                assert [old.inclusion_proof(s, tenant=tenant) for s in range(size)] == [
+                    new.inclusion_proof(s, tenant=tenant) for s in range(size)
+                ]
+            assert old.list(include_inactive=True, limit=100) == new.list(
+                include_inactive=True, limit=100
+            )
+            assert new.search("archive bucket", mode="text")[0].fact.content.startswith("Queue 2")
+            assert new.list(tags=["q"], limit=100).items == old.list(tags=["q"], limit=100).items
+            appended = new.store("a fact written after the move")
+            assert appended.seq == size_of(old)
+            assert new.verify().ok
+    finally:
+        pg_server.drop_database(name)
+
+
+def size_of(memory: CortexSync) -> int:
+    """The number of entries in the default tenant's ledger."""
+    return memory.stats().transactions
+
+
+def test_migrate_store_reports_progress_up_to_every_entry(tmp_path: Path, pg_url: str) -> None:
+    source = Settings.load(tmp_path / "home", embedder="none")
+    cortex.init_home(source)
+    with cortex.connect(source) as memory:
+        _populate(memory)
+    steps: list[tuple[str, int, int]] = []
+    target = Settings.load(source.home, embedder="none", database_url=pg_url)
+    source = source.with_overrides(database_url=None)
+    copied = asyncio.run(_migrate(source, target, lambda *step: steps.append(step)))
+    assert steps[0] == ("", 0, 33)  # 30 stores, a deprecation, a supersession; 1 store in ops
+    assert steps[-1][1:] == (33, 33)
+    assert [step[1] for step in steps] == sorted(step[1] for step in steps)
+    assert sum(c.entries for c in copied) == 33
+
+
+def test_migrate_store_into_a_data_directory_is_refused_with_the_reason(tmp_path: Path) -> None:
+    source = Settings.load(tmp_path / "home", embedder="none")
+    cortex.init_home(source)
+    with cortex.connect(source) as memory:
+        memory.store("one fact")
+    result = CliRunner().invoke(
+        app, ["migrate-store", "--from", str(source.home), "--to", str(tmp_path / "other")]
+    )
+    assert result.exit_code == 2
+    assert "not supported" in result.output
+    assert not (tmp_path / "other").exists()
+
+
+def test_migrate_store_refuses_an_encrypted_source_and_copies_nothing(
+    tmp_path: Path, pg_url: str
+) -> None:
+    source = Settings.load(tmp_path / "home", embedder="none")
+    cortex.init_home(source, encrypt=True)
+    with cortex.connect(source) as memory:
+        memory.store("a sealed fact")
+    result = CliRunner().invoke(app, ["migrate-store", "--from", str(source.home), "--to", pg_url])
+    assert result.exit_code == 4
+    assert "encrypted at rest" in result.output
+    assert "nothing was copied" in result.output
+    with cortex.connect(source.with_overrides(database_url=pg_url)) as target:
+        assert target.tenants() == []
+
+
+def test_migrate_store_refuses_an_encrypted_target(tmp_path: Path, pg_url: str) -> None:
+    sealed = Settings.load(tmp_path / "sealed", embedder="none", database_url=pg_url)
+    cortex.init_home(sealed, encrypt=True)  # records a master key in the target database
+    source = Settings.load(tmp_path / "home", embedder="none")
+    cortex.init_home(source)
+    with cortex.connect(source) as memory:
+        memory.store("a plain fact")
+    result = CliRunner().invoke(app, ["migrate-store", "--from", str(source.home), "--to", pg_url])
+    assert result.exit_code == 4
+    assert "target store" in result.output
+    assert "encrypted at rest" in result.output
+    with cortex.connect(sealed) as target:
+        assert target.tenants() == []

@@ -3,10 +3,12 @@
 Several CORTEX processes (on several machines) may share one database. Each write group is one
 database transaction that locks the row of every tenant it appends to (`SELECT ... FOR UPDATE`,
 in name order so that two groups never deadlock), reads that tenant's head fresh (next seq, last
-hash, Merkle right edge, clock), appends, updates the head and commits. Nothing about a ledger is
-cached between groups, so appends from any number of processes interleave without gaps, forks
-or clocks that go backwards. Hashes, digests, Merkle nodes and checkpoints are computed by the
-same functions as on SQLite, so the bytes are identical for the same operations.
+hash, Merkle right edge, clock), appends, updates the head and commits. New facts are prepared
+before the lock (stamps, ids, digests, sealing, text index rows) and only chained under it, then
+copied in with `COPY`. Nothing about a ledger is cached between groups, so appends from any
+number of processes interleave without gaps, forks or clocks that go backwards. Hashes,
+digests, Merkle nodes and checkpoints are computed by the same functions as on SQLite, so the
+bytes are identical for the same operations.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from cortex.canonical import (
     ZERO_HASH,
     canonical_json,
+    entry_bytes,
     fact_record_bytes,
     format_ts,
     from_micros,
@@ -56,7 +59,7 @@ from cortex.errors import (
     WrongKey,
 )
 from cortex.ledger import bundle
-from cortex.ledger.chain import build_transaction, transaction_entry
+from cortex.ledger.chain import build_transaction, chain_hash, transaction_entry
 from cortex.ledger.merkle import (
     consistency_proof_from_subtrees,
     inclusion_proof_from_subtrees,
@@ -125,8 +128,6 @@ Signer = Callable[[str, int, bytes, str], Checkpoint]
 Row = tuple[Any, ...]
 
 _MAX_CHAIN = 10_000
-# Staged facts are sent to the server in chunks of this many (see `apply_writes`).
-_FLUSH_ROWS = 250
 _FETCH = 2000
 # ts_rank weights for {D, C, B, A}: content is indexed with weight B, tags with A, so a tag
 # match counts twice a content match (as the BM25 column weights on SQLite). Normalisation 1
@@ -145,10 +146,14 @@ _FACT_COLUMNS = (
 )
 _TX_COLUMNS = "seq, op, subject, actor, ts, payload, payload_digest, prev_hash, hash"
 # Column types of the staged rows (unnest needs each array's type).
-_TX_TYPES = ("bigint", "bigint", "text", "text", "text", "text", "text", "bytea", "bytea", "bytea")
+_TX_TYPES = ("int8", "int8", "text", "text", "text", "text", "text", "bytea", "bytea", "bytea")
+_FACT_INSERT_COLUMNS = (
+    "rowid_, id, tenant_id, project, content, fact_type, tags, source, confidence, valid_from,"
+    " valid_until, supersedes, created_at, meta, seq, key_version"
+)
 _FACT_TYPES = (
-    *("bigint", "text", "bigint", "text", "text", "text", "text", "text"),
-    *("float8", "bigint", "bigint", "text", "bigint", "text", "bigint", "integer"),
+    *("int8", "text", "int8", "text", "text", "text", "text", "text"),
+    *("float8", "int8", "int8", "text", "int8", "text", "int8", "int4"),
 )
 _ROWS_SQL = (
     "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
@@ -190,6 +195,53 @@ class _Head:
 
 
 @dataclass(slots=True)
+class _FactPlan:
+    """One StoreFacts request prepared outside the tenant's lock (see `_plan_facts`).
+
+    `rows` are fact rows without tenant id, seq and key version; `payloads` their ledger
+    payloads (canonical text, its digest, the entry's timestamp text); `stamps` their
+    timestamps. `first_seq` is set when the facts are chained.
+    """
+
+    request: StoreFacts
+    key_version: int | None
+    rowids: list[int]
+    randoms: list[int] = field(default_factory=list)
+    stamps: list[int] = field(default_factory=list)
+    payloads: list[tuple[str, bytes, str]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
+    first_seq: int = -1
+
+    def facts(self) -> list[Fact]:
+        """The stored facts, as the caller gets them (after the commit)."""
+        tenant = self.request.tenant
+        out = []
+        for seq, row, draft in zip(
+            itertools.count(self.first_seq), self.rows, self.request.drafts, strict=False
+        ):
+            created = from_micros(row[11])
+            out.append(
+                Fact(
+                    id=row[1],
+                    tenant=tenant,
+                    project=draft.project,
+                    content=draft.content,
+                    fact_type=draft.fact_type,
+                    tags=draft.tags,
+                    source=draft.source,
+                    confidence=draft.confidence,
+                    valid_from=draft.valid_from or created,
+                    valid_until=draft.valid_until,
+                    supersedes=None,
+                    created_at=created,
+                    meta=dict(draft.meta),
+                    seq=seq,
+                )
+            )
+        return out
+
+
+@dataclass(slots=True)
 class _Rows:
     """Rows staged by write requests, inserted with one statement per table."""
 
@@ -201,57 +253,62 @@ class _Rows:
     vectors: list[Row] = field(default_factory=list)
 
     async def flush(self, cur: AsyncCursor[Row]) -> None:
-        """Insert everything staged (one `INSERT ... SELECT FROM unnest(...)` per table)."""
+        """Write everything staged: `COPY` for plain rows, one `INSERT` for texts and vectors.
+
+        COPY's rows are formatted by psycopg's C code; arrays for `unnest` are dumped in Python,
+        element by element, which cost more than the server's insert did.
+        """
         if self.transactions:
-            await _insert(
-                cur,
-                f"transactions(tenant_id, {_TX_COLUMNS})",
-                _TX_TYPES,
-                self.transactions,
+            await _copy(
+                cur, f"transactions(tenant_id, {_TX_COLUMNS})", _TX_TYPES, self.transactions
             )
         if self.nodes:
-            await _insert(
+            await _copy(
                 cur,
                 "merkle_nodes(tenant_id, last_leaf, level, hash)",
-                ("bigint", "bigint", "integer", "bytea"),
+                ("int8", "int8", "int4", "bytea"),
                 self.nodes,
             )
         if self.facts:
-            await _insert(
-                cur,
-                "facts(rowid_, id, tenant_id, project, content, fact_type, tags, source,"
-                " confidence, valid_from, valid_until, supersedes, created_at, meta, seq,"
-                " key_version)",
-                _FACT_TYPES,
-                self.facts,
-            )
+            await _copy(cur, f"facts({_FACT_INSERT_COLUMNS})", _FACT_TYPES, self.facts)
         if self.tags:
-            await _insert(
-                cur,
-                "fact_tags(tenant_id, tag, fact_id)",
-                ("bigint", "text", "text"),
-                self.tags,
+            await _copy(
+                cur, "fact_tags(tenant_id, tag, fact_id)", ("int8", "text", "text"), self.tags
             )
         if self.texts:
             await _insert_texts(cur, self.texts)
         if self.vectors:
-            await _insert(
-                cur,
-                "fact_vectors(fact_rowid, tenant_id, model_id, embedding)",
-                ("bigint", "bigint", "text", "vector"),
-                self.vectors,
-            )
+            await _insert_vectors(cur, self.vectors)
         self.transactions, self.nodes, self.facts, self.tags = [], [], [], []
         self.texts, self.vectors = [], []
 
 
-async def _insert(
+async def _copy(
     cur: AsyncCursor[Row], target: str, types: Sequence[str], rows: Sequence[Row]
 ) -> None:
-    """Insert `rows` into `target` in one statement: one array parameter per column."""
+    """Insert `rows` into `target` with one binary `COPY` (columns of the given types)."""
+    async with cur.copy(f"COPY {target} FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(list(types))
+        write = copy.write_row
+        for row in rows:
+            await write(row)
+
+
+async def _discard_search_rows(cur: AsyncCursor[Row], rowids: Sequence[int]) -> None:
+    """Delete the text and vector rows sent for facts that were then refused (no fact rows)."""
+    if rowids:
+        await cur.execute("DELETE FROM fact_text WHERE fact_rowid = ANY(%s)", (list(rowids),))
+        await cur.execute("DELETE FROM fact_vectors WHERE fact_rowid = ANY(%s)", (list(rowids),))
+
+
+async def _insert_vectors(cur: AsyncCursor[Row], rows: Sequence[Row]) -> None:
+    """Insert (rowid, tenant id, model id, vector) rows in one statement."""
     arrays = [list(column) for column in zip(*rows, strict=True)]
-    casts = ", ".join(f"%b::{kind}[]" for kind in types)
-    await cur.execute(f"INSERT INTO {target} SELECT * FROM unnest({casts})", arrays)
+    await cur.execute(
+        "INSERT INTO fact_vectors(fact_rowid, tenant_id, model_id, embedding)"
+        " SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::vector[])",
+        arrays,
+    )
 
 
 async def _insert_texts(
@@ -458,6 +515,8 @@ class PostgresStore:
         self._signer = signer
         # Randomness of fact ids: seeded from the OS once (ids are unique, not secret).
         self._random = random.Random(secrets.token_bytes(32))
+        # The last fact timestamp this store handed out (the next one is later; see _plan_facts).
+        self._last_ts = 0
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -618,32 +677,255 @@ class PostgresStore:
     async def apply_writes(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
         """Apply a group of write requests in one durable transaction (see `Store`).
 
+        New facts are prepared before any tenant is locked (`_plan_facts`); under the locks only
+        seqs, chain hashes and Merkle nodes are computed and the rows are copied in.
+
         If the database fails (connection lost, server down), every request of the group gets
         that StoreUnavailable/StoreError in place: the writer keeps running and the next group
         tries again on a fresh connection. A failure while committing may leave the caller
         unsure whether the group committed: the error says so.
         """
         try:
-            async with self._connection() as conn, contextlib.AsyncExitStack() as stack:
-                if sum(r.weight for r in requests) > _FLUSH_ROWS:
-                    # Pipeline mode: inserts are sent without waiting for their results, so the
-                    # server writes one chunk of a large group while this process stages the next.
-                    await stack.enter_async_context(conn.pipeline())
-                await stack.enter_async_context(conn.transaction())
-                cur = await stack.enter_async_context(conn.cursor())
-                return await self._apply_group(cur, requests)
+            async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+                plans = await self._plan_facts(cur, requests)
+                outcomes = await self._apply_group(cur, requests, plans)
         except StoreError as exc:
             return [exc] * len(requests)
+        # Committed: only now are the new facts' values built for the callers.
+        return [o.facts() if isinstance(o, _FactPlan) else o for o in outcomes]
+
+    async def _plan_facts(
+        self, cur: AsyncCursor[Row], requests: Sequence[WriteRequest]
+    ) -> dict[int, _FactPlan | CortexError]:
+        """Prepare every StoreFacts request of the group before any tenant row is locked.
+
+        Creates missing tenants, draws rowids, sends the full-text (and vector) rows, which
+        depend on neither seq nor clock, and while the server indexes them prepares each fact
+        (`_prepare_facts`). Keyed by the request's position in `requests`.
+        """
+        wanted = [(i, r) for i, r in enumerate(requests) if isinstance(r, StoreFacts)]
+        if not wanted:
+            return {}
+        names = sorted({r.tenant for _, r in wanted})
+        await cur.execute(
+            "INSERT INTO tenants(name, created_at, last_ts, head_hash)"
+            " SELECT n, %s, %s, %s FROM unnest(%s::text[]) AS n ORDER BY n"
+            " ON CONFLICT (name) DO NOTHING",
+            (*(time.time_ns() // 1000,) * 2, ZERO_HASH, names),
+        )
+        ids: dict[str, int] = dict(
+            await self._rows(cur, "SELECT name, id FROM tenants WHERE name = ANY(%s)", (names,))
+        )
+        versions: dict[str, int] = {}
+        refused: dict[str, CortexError] = {}
+        if self._cipher is not None:
+            # Read without the lock: `_apply_group` prepares again if the key changed meanwhile.
+            versions = {
+                name: int(version)
+                for name, version in await self._rows(
+                    cur,
+                    "SELECT t.name, max(k.version) FROM data_keys k JOIN tenants t"
+                    " ON t.id = k.tenant_id WHERE t.name = ANY(%s) GROUP BY t.name",
+                    (names,),
+                )
+            }
+            for name, version in versions.items():
+                try:
+                    await sealing.load_keys(cur, self._cipher, [(name, version)])
+                except CortexError as exc:  # that tenant's requests fail, the others go on
+                    refused[name] = exc
+        needed = sum(len(r.drafts) for _, r in wanted)
+        pool = [
+            int(row[0])
+            for row in await self._rows(
+                cur, "SELECT nextval('fact_rowids') FROM generate_series(1, %s)", (needed,)
+            )
+        ]
+        plans: dict[int, _FactPlan | CortexError] = {}
+        texts: list[Row] = []
+        vectors: list[Row] = []
+        for i, request in wanted:
+            rowids, pool = pool[: len(request.drafts)], pool[len(request.drafts) :]
+            if request.search is not None and len(request.search) != len(request.drafts):
+                plans[i] = ValidationError("search data must have one entry per fact")
+                continue
+            if request.tenant in refused:
+                plans[i] = refused[request.tenant]
+                continue
+            tenant_id = int(ids[request.tenant])
+            plans[i] = _FactPlan(request, versions.get(request.tenant), rowids)
+            for rowid, data in zip(rowids, request.search or (), strict=True):
+                texts.append((rowid, tenant_id, data.text, data.tags))
+                if data.vector is not None:
+                    vectors.append((rowid, tenant_id, data.model_id, _as_vector(data.vector)))
+        failed: list[int] = []
+        async with cur.connection.pipeline():
+            # Sent without waiting: the server indexes while this process prepares the facts.
+            if texts:
+                await _insert_texts(cur, texts)
+            if vectors:
+                await _insert_vectors(cur, vectors)
+            for i, plan in plans.items():
+                if isinstance(plan, _FactPlan):
+                    try:
+                        self._last_ts = self._prepare_facts(plan, self._last_ts)
+                    except CortexError as exc:
+                        plans[i] = exc
+                        failed += plan.rowids
+        await _discard_search_rows(cur, failed)
+        return plans
+
+    def _prepare_facts(self, plan: _FactPlan, floor: int) -> int:
+        """Fill `plan` with its facts stamped after `floor` (microseconds); return the last stamp.
+
+        Stamps come from the wall clock but always increase; a fact's id, record digest, ledger
+        payload and (encrypted stores) sealed fields all follow from its stamp.
+        """
+        request, cipher = plan.request, self._cipher
+        tenant, version = request.tenant, plan.key_version or 0
+        seal = cipher.seal if cipher is not None and plan.key_version is not None else None
+        if not plan.randoms:  # drawn once: a plan made again keeps its ids' random parts
+            plan.randoms = [self._random.getrandbits(70) for _ in request.drafts]
+        plan.stamps, plan.payloads, plan.rows = [], [], []
+        now, ts = time.time_ns, floor
+        for rowid, bits, draft in zip(plan.rowids, plan.randoms, request.drafts, strict=True):
+            ts = max(now() // 1000, ts + 1)
+            fact_id = _fact_id(ts, bits)
+            valid_from = ts if draft.valid_from is None else to_micros(draft.valid_from)
+            valid_until = None if draft.valid_until is None else to_micros(draft.valid_until)
+            digest = sha256(
+                fact_record_bytes(
+                    id=fact_id,
+                    tenant=tenant,
+                    project=draft.project,
+                    content=draft.content,
+                    fact_type=draft.fact_type,
+                    tags_json=draft.tags_json,
+                    source=draft.source,
+                    confidence=draft.confidence,
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                    supersedes=None,
+                    created_at=ts,
+                    meta_json=draft.meta_json,
+                )
+            )
+            content, meta = draft.content, draft.meta_json
+            if seal is not None:
+                # Sealed after the digest: the ledger covers the plaintext, the row ciphertext.
+                content = seal(tenant, version, fact_id, "content", content)
+                meta = seal(tenant, version, fact_id, "meta", meta)
+            payload = f'{{"fact_digest":"{digest.hex()}"}}'
+            plan.stamps.append(ts)
+            plan.payloads.append((payload, sha256(payload.encode()), format_ts(ts)))
+            plan.rows.append(
+                (
+                    rowid,
+                    fact_id,
+                    draft.project,
+                    content,
+                    draft.fact_type,
+                    draft.tags_json,
+                    draft.source,
+                    draft.confidence,
+                    valid_from,
+                    valid_until,
+                    None,
+                    ts,
+                    meta,
+                )
+            )
+        return ts
+
+    def _chain_facts(self, staged: _Rows, plan: _FactPlan, head: _Head) -> _Head:
+        """Stage `plan`'s facts at the head of the ledger: seqs, chain hashes, Merkle nodes."""
+        tenant, tenant_id = plan.request.tenant, head.tenant_id
+        actor = plan.request.actor
+        version = head.key_version if self._cipher is not None else None
+        seq, prev = head.next_seq, head.head_hash
+        frontier = list(head.frontier)
+        plan.first_seq = seq
+        transactions, nodes, facts, tags = (
+            staged.transactions,
+            staged.nodes,
+            staged.facts,
+            staged.tags,
+        )
+        for row, (payload, payload_digest, stamp), draft in zip(
+            plan.rows, plan.payloads, plan.request.drafts, strict=True
+        ):
+            fact_id = row[1]
+            who = actor or draft.source
+            entry = entry_bytes(
+                tenant=tenant,
+                seq=seq,
+                op="store",
+                subject=fact_id,
+                actor=who,
+                ts=stamp,
+                payload_digest=payload_digest.hex(),
+                prev_hash=prev.hex(),
+            )
+            tx_hash = chain_hash(prev, entry)
+            transactions.append(
+                (
+                    tenant_id,
+                    seq,
+                    "store",
+                    fact_id,
+                    who,
+                    stamp,
+                    payload,
+                    payload_digest,
+                    prev,
+                    tx_hash,
+                )
+            )
+            # The nodes that leaf `seq` completes (as merkle.completed_subtrees).
+            level, index, node = 0, seq, leaf_hash(entry)
+            nodes.append((tenant_id, seq, 0, node))
+            while index & 1:
+                node = node_hash(frontier.pop()[2], node)
+                level, index = level + 1, index >> 1
+                nodes.append((tenant_id, ((index + 1) << level) - 1, level, node))
+            frontier.append((level, index, node))
+            facts.append((row[0], fact_id, tenant_id, *row[2:], seq, version))
+            tags.extend((tenant_id, tag, fact_id) for tag in draft.tags)
+            seq, prev = seq + 1, tx_hash
+        return replace(
+            head,
+            next_seq=seq,
+            head_hash=prev,
+            frontier=tuple(frontier),
+            last_ts=max(head.last_ts, plan.stamps[-1]) if plan.stamps else head.last_ts,
+        )
+
+    async def _append_plan(
+        self, cur: AsyncCursor[Row], staged: _Rows, plan: _FactPlan, heads: dict[str, _Head | None]
+    ) -> _Head:
+        """Stage a prepared request at its tenant's locked head (prepared again if stale)."""
+        tenant = plan.request.tenant
+        head = heads[tenant]
+        assert head is not None  # created by _plan_facts
+        head = await self._sealing_head(cur, tenant, head, create=True)
+        if (plan.stamps and plan.stamps[0] <= head.last_ts) or (
+            self._cipher is not None and plan.key_version != head.key_version
+        ):
+            # Another writer appended (or a data key changed) since the plan was made.
+            plan.key_version = head.key_version
+            self._last_ts = max(self._last_ts, self._prepare_facts(plan, head.last_ts))
+        return self._chain_facts(staged, plan, head)
 
     async def _apply_group(
-        self, cur: AsyncCursor[Row], requests: Sequence[WriteRequest]
-    ) -> list[WriteOutcome]:
+        self,
+        cur: AsyncCursor[Row],
+        requests: Sequence[WriteRequest],
+        plans: dict[int, _FactPlan | CortexError],
+    ) -> list[WriteOutcome | _FactPlan]:
         heads = await self._lock_heads(cur, requests)
         if self._cipher is not None:
             await self._read_key_versions(cur, heads)
-        needed = sum(len(r.drafts) if isinstance(r, StoreFacts) else 0 for r in requests) + sum(
-            isinstance(r, Supersede) for r in requests
-        )
+        needed = sum(isinstance(r, Supersede) for r in requests)
         rowids: list[int] = []
         if needed:
             rowids = [
@@ -654,15 +936,19 @@ class PostgresStore:
             ]
         rowids.reverse()  # pop() hands them out in ascending order
         staged = _Rows()
-        outcomes: list[WriteOutcome] = []
+        outcomes: list[WriteOutcome | _FactPlan] = []
         changed: set[str] = set()
-        for request in requests:
+        for position, request in enumerate(requests):
             if isinstance(request, StoreFacts):
-                try:
-                    outcomes.append(await self._stage_facts(cur, staged, request, heads, rowids))
-                    changed.add(request.tenant)
-                except CortexError as exc:
-                    outcomes.append(exc)
+                plan = plans[position]
+                if isinstance(plan, _FactPlan):
+                    try:
+                        heads[request.tenant] = await self._append_plan(cur, staged, plan, heads)
+                        changed.add(request.tenant)
+                    except CortexError as exc:
+                        await _discard_search_rows(cur, plan.rowids)
+                        plan = exc
+                outcomes.append(plan)
                 continue
             await staged.flush(cur)
             before = dict(heads)
@@ -697,18 +983,14 @@ class PostgresStore:
     async def _lock_heads(
         self, cur: AsyncCursor[Row], requests: Sequence[WriteRequest]
     ) -> dict[str, _Head | None]:
-        """Create missing tenants that get facts, lock every named tenant's row, read heads.
+        """Create missing tenants that get events, lock every named tenant's row, read heads.
 
         Rows are locked in name order, so concurrent groups naming the same tenants queue
         behind each other instead of deadlocking. A tenant without a ledger maps to None.
         """
         names = sorted({r.tenant for r in requests})
         creating = sorted(
-            {
-                r.tenant
-                for r in requests
-                if isinstance(r, StoreFacts) or (isinstance(r, AppendEvent) and not r.require_fact)
-            }
+            {r.tenant for r in requests if isinstance(r, AppendEvent) and not r.require_fact}
         )
         if creating:
             # The tenant's clock starts at its creation (as the SQLite store's clock ticks).
@@ -809,31 +1091,6 @@ class PostgresStore:
         """The next timestamp of the tenant's clock: wall time, but always after the last one."""
         ts = max(time.time_ns() // 1000, head.last_ts + 1)
         return ts, replace(head, last_ts=ts)
-
-    async def _stage_facts(
-        self,
-        cur: AsyncCursor[Row],
-        staged: _Rows,
-        request: StoreFacts,
-        heads: dict[str, _Head | None],
-        rowids: list[int],
-    ) -> list[Fact]:
-        head = heads[request.tenant]
-        assert head is not None  # created by _lock_heads
-        head = await self._sealing_head(cur, request.tenant, head, create=True)
-        search = request.search or (None,) * len(request.drafts)
-        if len(search) != len(request.drafts):
-            raise ValidationError("search data must have one entry per fact")
-        facts = []
-        for draft, data in zip(request.drafts, search, strict=True):
-            fact, head = self._insert_fact(
-                staged, request.tenant, head, draft, None, request.actor, rowids, search=data
-            )
-            facts.append(fact)
-            if len(staged.facts) >= _FLUSH_ROWS:
-                await staged.flush(cur)
-        heads[request.tenant] = head
-        return facts
 
     @staticmethod
     def _append(
@@ -2341,10 +2598,10 @@ class PostgresStore:
                 [*(list(column) for column in zip(*purged, strict=True)), tenant_id],
             )
         if checkpoints:
-            await _insert(
+            await _copy(
                 cur,
                 "checkpoints(tenant_id, tree_size, root, ts, signature, key_id)",
-                ("bigint", "bigint", "bytea", "text", "bytea", "text"),
+                ("int8", "int8", "bytea", "text", "bytea", "text"),
                 checkpoints,
             )
         await cur.execute(
