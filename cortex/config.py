@@ -108,6 +108,7 @@ class Settings:
     read_threads: int = 4
     embedder: str = "minilm"
     embed_threads: int = 2
+    vector_writes: str = "inline"
     fusion: str = "score"
     rrf_k: int = 60
     vector_weight: float = 0.6
@@ -201,6 +202,11 @@ class Settings:
             raise ConfigError(
                 "setting embedder must be 'minilm', 'minilm-torch' or 'none', got"
                 f" {self.embedder!r}"
+            )
+        if self.vector_writes not in ("inline", "background"):
+            raise ConfigError(
+                "setting vector_writes must be 'inline' or 'background', got"
+                f" {self.vector_writes!r}"
             )
         if not isinstance(self.write_timeout, int | float) or self.write_timeout <= 0:
             raise ConfigError(

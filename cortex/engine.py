@@ -87,6 +87,7 @@ from cortex.model import (
 from cortex.report.build import ComplianceReport, FactConsensus, build_report
 from cortex.report.build import Progress as ReportProgress
 from cortex.report.tally import parse_period
+from cortex.search.backfill import VectorBackfill
 from cortex.search.batching import EmbeddingBatcher
 from cortex.search.embedder import Embedder, make_embedder
 from cortex.search.searcher import MAX_TOP_K, Searcher, SearchMode, SearchOptions
@@ -125,6 +126,8 @@ __all__ = [
 P = ParamSpec("P")
 T = TypeVar("T")
 MAX_REASON = 2000
+_BACKGROUND_CHUNK = 4
+"""Texts per model call when vectors are written in the background (see `_search_data`)."""
 _INLINE_INDEX_TEXTS = 16
 _INLINE_SCREEN_CHARS = 65_536
 MAX_PAGE = 1000
@@ -326,6 +329,18 @@ class Cortex:
         self._embedder = embedder
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-embed")
         self._batcher = None if embedder is None else EmbeddingBatcher(embedder, self._embed_pool)
+        # vector_writes = "background": writes commit without vectors, this task adds them.
+        self._backfill: VectorBackfill | None = None
+        if (
+            settings.vector_writes == "background"
+            and embedder is not None
+            and self._index_mode in ("full", "vector")
+        ):
+            self._backfill = VectorBackfill(
+                tenants=store.tenants,
+                pending=self._facts_without_vectors,
+                index=self._write_vectors,
+            )
         self._searcher = Searcher(
             store,
             embedder,
@@ -419,7 +434,10 @@ class Cortex:
             if embedder == "settings"
             else embedder
         )
-        return cls(settings, store, writer, key, chosen, shield=shield, cipher=cipher)
+        engine = cls(settings, store, writer, key, chosen, shield=shield, cipher=cipher)
+        if engine._backfill is not None:
+            engine._backfill.start()
+        return engine
 
     async def aclose(self) -> None:
         """Finish queued writes, stop the writer and close the store. Idempotent."""
@@ -427,6 +445,8 @@ class Cortex:
             return
         self._closed = True
         try:
+            if self._backfill is not None:
+                await self._backfill.aclose()
             await self._writer.close()
             if self._batcher is not None:
                 await self._batcher.aclose()
@@ -494,9 +514,10 @@ class Cortex:
         )
         name = self._tenant(tenant)
         (draft,) = await self._screen(name, (draft,))
-        search = await self._search_data((draft,))
+        search = await self._search_data((draft,), embed=self._backfill is None)
         facts = await self._write(StoreFacts(name, (draft,), search=search))
         assert isinstance(facts, list)
+        self._vectors_later(name)
         return facts[0]
 
     async def store_many(
@@ -513,9 +534,10 @@ class Cortex:
             return []
         name = self._tenant(tenant)
         drafts = list(await self._screen(name, drafts))
-        search = await self._search_data(drafts)
+        search = await self._search_data(drafts, embed=self._backfill is None)
         facts = await self._write(StoreFacts(name, tuple(drafts), search=search))
         assert isinstance(facts, list)
+        self._vectors_later(name)
         return facts
 
     async def get(
@@ -590,12 +612,13 @@ class Cortex:
             meta=meta if meta is not None else old.meta,
         )
         (draft,) = await self._screen(name, (draft,))
-        (search,) = await self._search_data((draft,))
+        (search,) = await self._search_data((draft,), embed=self._backfill is None)
         request = Supersede(
             name, fact_id, draft, _reason(reason) if reason else None, search=search
         )
         fact = await self._write(request)
         assert isinstance(fact, Fact)
+        self._vectors_later(name)
         return fact
 
     async def history(
@@ -610,15 +633,18 @@ class Cortex:
             return self._shield.screen(tenant, drafts)  # ~15-30 µs per short fact
         return await asyncio.to_thread(self._shield.screen, tenant, drafts)
 
-    async def _search_data(self, drafts: Sequence[_Indexable]) -> tuple[SearchData, ...]:
-        """Index text and (with an embedder) vectors for `drafts`, computed off the event loop.
+    async def _search_data(
+        self, drafts: Sequence[_Indexable], *, embed: bool = True, background: bool = False
+    ) -> tuple[SearchData, ...]:
+        """Index text and (with an embedder, unless not `embed`) vectors for `drafts`, computed
+        off the event loop.
 
         Vectors come from the embedding batcher, so the texts of concurrent writes (and
-        queries) share model batches.
+        queries) share model batches; `background` ones wait until no caller waits.
         """
         if self._index_mode == "none":  # an encrypted store that keeps no search data
             return tuple(_NO_SEARCH_DATA for _ in drafts)
-        if self._batcher is None:
+        if self._batcher is None or not embed:
             if len(drafts) <= _INLINE_INDEX_TEXTS:
                 # A few texts to split: cheaper here (tens of µs) than a hop to another thread.
                 return self._make_search_data(drafts, None)
@@ -626,7 +652,17 @@ class Cortex:
             return await loop.run_in_executor(
                 self._embed_pool, self._make_search_data, drafts, None
             )
-        matrix = await self._batcher.embed([d.content for d in drafts])
+        texts = [d.content for d in drafts]
+        if background:
+            # Small model calls, so that a query arriving meanwhile waits for one of them at
+            # most (the batcher runs background calls only when no query or write waits).
+            parts = [
+                await self._batcher.embed(texts[i : i + _BACKGROUND_CHUNK], background=True)
+                for i in range(0, len(texts), _BACKGROUND_CHUNK)
+            ]
+            matrix = np.vstack(parts)
+        else:
+            matrix = await self._batcher.embed(texts)
         if len(drafts) <= _INLINE_INDEX_TEXTS:
             return self._make_search_data(drafts, matrix)
         loop = asyncio.get_running_loop()
@@ -647,6 +683,31 @@ class Cortex:
             SearchData(index_text(d.content), index_text(" ".join(d.tags)), vector, model_id)
             for d, vector in zip(drafts, vectors, strict=True)
         )
+
+    def _vectors_later(self, tenant: str) -> None:
+        """After a write committed without vectors: have the background task add them."""
+        if self._backfill is not None:
+            self._backfill.wake(tenant)
+
+    async def _facts_without_vectors(
+        self, tenant: str, after_rowid: int, limit: int
+    ) -> builtins.list[tuple[int, str, str]]:
+        assert self._embedder is not None
+        return await self._store.facts_to_index(
+            tenant, model_id=self._embedder.model_id, after_rowid=after_rowid, limit=limit
+        )
+
+    async def _write_vectors(self, tenant: str, rows: builtins.list[tuple[int, str, str]]) -> None:
+        drafts = [_IndexDraft(content, tuple(json.loads(tags))) for _, content, tags in rows]
+        search = await self._search_data(drafts, background=True)
+        await self._write(ReindexFacts(tenant, tuple(r[0] for r in rows), search))
+
+    async def flush_vectors(self, *, tenant: str | None = None) -> int:
+        """Wait until every fact (of `tenant`, or of every tenant) has its vector; how many
+        were embedded now. Only does something with `vector_writes = "background"`."""
+        if self._backfill is None:
+            return 0
+        return await self._backfill.drain(None if tenant is None else self._tenant(tenant))
 
     async def reindex(
         self,
@@ -1375,6 +1436,7 @@ class CortexSync:
     supersede = _blocking(Cortex.supersede)
     search = _blocking(Cortex.search)
     reindex = _blocking(Cortex.reindex)
+    flush_vectors = _blocking(Cortex.flush_vectors)
     history = _blocking(Cortex.history)
     verify = _blocking(Cortex.verify)
     inclusion_proof = _blocking(Cortex.inclusion_proof)

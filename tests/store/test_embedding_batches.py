@@ -87,3 +87,27 @@ async def test_too_many_waiting_texts_is_overloaded(embedder: MiniLMEmbedder) ->
             await batcher.embed(TEXTS[8:12])
         assert (await first).shape == (8, embedder.dim)
         await batcher.aclose()
+
+
+async def test_background_calls_wait_until_no_other_call_does(embedder: MiniLMEmbedder) -> None:
+    """Queries and inline writes go before vectors written in the background."""
+    seen: list[str] = []
+
+    class Noting(Recording):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            seen.extend(texts)
+            return super().embed(texts)
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher = EmbeddingBatcher(Noting(embedder), pool, max_batch=2)
+        first = asyncio.create_task(batcher.embed(["running first"]))
+        await asyncio.sleep(0)  # the first batch is on the model thread now
+        behind = [
+            asyncio.create_task(batcher.embed([f"bg {i}"], background=True)) for i in range(4)
+        ]
+        queries = [asyncio.create_task(batcher.embed([f"query {i}"])) for i in range(4)]
+        await asyncio.gather(first, *behind, *queries)
+        await batcher.aclose()
+    assert seen[0] == "running first"
+    assert seen[1:5] == [f"query {i}" for i in range(4)]
+    assert seen[5:] == [f"bg {i}" for i in range(4)]

@@ -1456,17 +1456,24 @@ class PostgresStore:
         """Replace text rows and vectors of existing facts of the tenant; return how many."""
         if len(request.rowids) != len(request.search):
             raise ValidationError("search data must have one entry per fact")
-        mine = {
-            int(r[0])
+        # FOR SHARE: a purge of these facts waits for this transaction, and one committed
+        # before it shows in purged_at (the text was read before the purge: skip those).
+        found = {
+            int(r[0]): r[1] is not None
             for r in await self._rows(
                 cur,
-                "SELECT rowid_ FROM facts WHERE tenant_id = %s AND rowid_ = ANY(%s)",
+                "SELECT rowid_, purged_at FROM facts WHERE tenant_id = %s AND rowid_ = ANY(%s)"
+                " FOR SHARE",
                 (head.tenant_id, list(request.rowids)),
             )
         }
-        if mine != set(request.rowids):
+        if set(found) != set(request.rowids):
             raise NotFound(f"some facts to reindex are not in tenant {request.tenant!r}")
-        pairs = list(zip(request.rowids, request.search, strict=True))
+        pairs = [
+            (r, d) for r, d in zip(request.rowids, request.search, strict=True) if not found[r]
+        ]
+        if not pairs:
+            return 0
         await _insert_texts(
             cur, [(r, head.tenant_id, d.text, d.tags) for r, d in pairs], replace=True
         )
@@ -1483,7 +1490,7 @@ class PostgresStore:
                 " SET model_id = excluded.model_id, embedding = excluded.embedding",
                 [list(column) for column in zip(*vectors, strict=True)],
             )
-        return len(request.rowids)
+        return len(pairs)
 
     async def _active_fact(
         self, cur: AsyncCursor[Row], tenant_id: int, tenant: str, fact_id: str

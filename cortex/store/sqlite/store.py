@@ -1021,30 +1021,29 @@ class SqliteStore:
             raise NotFound(f"tenant {request.tenant!r} has no ledger yet")
         tenant_id = tenant[0][0]
         marks = ",".join("?" * len(request.rowids))
-        mine = {
-            r[0]
+        found = {
+            r[0]: r[1] is not None
             for r in conn.execute(
-                f"SELECT rowid_ FROM facts WHERE tenant_id = ? AND rowid_ IN ({marks})",
+                f"SELECT rowid_, purged_at FROM facts WHERE tenant_id = ? AND rowid_ IN ({marks})",
                 (tenant_id, *request.rowids),
             )
         }
-        if mine != set(request.rowids):
+        if set(found) != set(request.rowids):
             raise NotFound(f"some facts to reindex are not in tenant {request.tenant!r}")
-        conn.executemany("DELETE FROM fact_text WHERE rowid = ?", [(r,) for r in request.rowids])
+        # A fact purged since its text was read keeps no search data: skip it (the reindex or
+        # background vector write read it before the purge committed).
+        rows = [(r, d) for r, d in zip(request.rowids, request.search, strict=True) if not found[r]]
+        conn.executemany("DELETE FROM fact_text WHERE rowid = ?", [(r,) for r, _ in rows])
         conn.executemany(
             "INSERT INTO fact_text(rowid, content, tags) VALUES (?, ?, ?)",
-            [(r, d.text, d.tags) for r, d in zip(request.rowids, request.search, strict=True)],
+            [(r, d.text, d.tags) for r, d in rows],
         )
         conn.executemany(
             "INSERT OR REPLACE INTO fact_vectors(fact_rowid, tenant_id, model_id, vector)"
             " VALUES (?, ?, ?, ?)",
-            [
-                (r, tenant_id, d.model_id, d.vector)
-                for r, d in zip(request.rowids, request.search, strict=True)
-                if d.vector is not None
-            ],
+            [(r, tenant_id, d.model_id, d.vector) for r, d in rows if d.vector is not None],
         )
-        return len(request.rowids)
+        return len(rows)
 
     def _insert_fact(
         self,
