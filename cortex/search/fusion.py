@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import math
 from collections.abc import Hashable, Mapping, Sequence
+from operator import itemgetter
 from typing import Protocol, Self, TypeVar
 
 from cortex.errors import ValidationError
@@ -95,21 +96,31 @@ def score_fusion(
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise ValidationError(f"limit must be a positive integer, got {limit!r}")
     fused: dict[K, float] = {}
-    ranks: dict[K, dict[str, int]] = {}
+    rank_maps: dict[str, dict[K, int]] = {}
     for method, by_id in scores.items():
         weight = 1.0 if weights is None else weights.get(method, 1.0)
         if not math.isfinite(weight) or weight < 0:
             raise ValidationError(f"weight of {method!r} must be a finite number >= 0")
-        ordered = sorted(by_id.items(), key=lambda item: (-item[1], item[0]))
-        for rank, (doc, _) in enumerate(ordered, start=1):
-            ranks.setdefault(doc, {})[method] = rank
-            fused.setdefault(doc, 0.0)
+        # Best score first, equal scores by id: sort by id, then (stable) by score descending.
+        ordered = sorted(sorted(by_id.items()), key=itemgetter(1), reverse=True)
+        rank_maps[method] = dict(
+            zip(map(itemgetter(0), ordered), range(1, len(ordered) + 1), strict=True)
+        )
         top = ordered[0][1] if ordered else 0.0
-        if weight == 0 or not top > 0:
-            continue
+        scale = weight / top if weight != 0 and top > 0 else 0.0
         for doc, value in ordered:
-            fused[doc] += weight * value / top
-    best = heapq.nsmallest(
-        limit, fused, key=lambda doc: (-fused[doc], min(ranks[doc].values()), doc)
-    )
-    return [(doc, fused[doc], ranks[doc]) for doc in best]
+            fused[doc] = fused.get(doc, 0.0) + (value * scale if scale else 0.0)
+    # Only the candidates that can make the cut need their ranks: those scoring at least the
+    # limit-th best score (ties at the boundary included), then the full order among them.
+    if len(fused) > limit:
+        cut = heapq.nlargest(limit, fused.values())[-1]
+        contenders = [doc for doc, value in fused.items() if value >= cut]
+    else:
+        contenders = list(fused)
+
+    def ranks_of(doc: K) -> dict[str, int]:
+        return {m: found[doc] for m, found in rank_maps.items() if doc in found}
+
+    ranked = {doc: ranks_of(doc) for doc in contenders}
+    best = sorted(contenders, key=lambda doc: (-fused[doc], min(ranked[doc].values()), doc))
+    return [(doc, fused[doc], ranked[doc]) for doc in best[:limit]]
