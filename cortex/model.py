@@ -92,6 +92,33 @@ class FactDraft:
     tags_json: str = field(init=False, repr=False, compare=False)
     meta_json: str = field(init=False, repr=False, compare=False)
 
+    def as_fact(
+        self,
+        *,
+        fact_id: str,
+        tenant: str,
+        created: datetime,
+        seq: int,
+        supersedes: str | None = None,
+    ) -> Fact:
+        """The fact this draft becomes when stored as `fact_id` at `created`, entry `seq`."""
+        return Fact(
+            id=fact_id,
+            tenant=tenant,
+            project=self.project,
+            content=self.content,
+            fact_type=self.fact_type,
+            tags=self.tags,
+            source=self.source,
+            confidence=self.confidence,
+            valid_from=self.valid_from or created,
+            valid_until=self.valid_until,
+            supersedes=supersedes,
+            created_at=created,
+            meta=dict(self.meta),
+            seq=seq,
+        )
+
     def __post_init__(self) -> None:
         if not isinstance(self.content, str) or not self.content.strip():
             raise ValidationError("content must be a non-empty string")

@@ -220,24 +220,7 @@ class _FactPlan:
             itertools.count(self.first_seq), self.rows, self.request.drafts, strict=False
         ):
             created = from_micros(row[11])
-            out.append(
-                Fact(
-                    id=row[1],
-                    tenant=tenant,
-                    project=draft.project,
-                    content=draft.content,
-                    fact_type=draft.fact_type,
-                    tags=draft.tags,
-                    source=draft.source,
-                    confidence=draft.confidence,
-                    valid_from=draft.valid_from or created,
-                    valid_until=draft.valid_until,
-                    supersedes=None,
-                    created_at=created,
-                    meta=dict(draft.meta),
-                    seq=seq,
-                )
-            )
+            out.append(draft.as_fact(fact_id=row[1], tenant=tenant, created=created, seq=seq))
         return out
 
 
@@ -1161,21 +1144,12 @@ class PostgresStore:
         ts, head = self._tick(head)
         rowid = rowids.pop()
         created = from_micros(ts)
-        fact = Fact(
-            id=_fact_id(ts, self._random.getrandbits(70)),
+        fact = draft.as_fact(
+            fact_id=_fact_id(ts, self._random.getrandbits(70)),
             tenant=tenant,
-            project=draft.project,
-            content=draft.content,
-            fact_type=draft.fact_type,
-            tags=draft.tags,
-            source=draft.source,
-            confidence=draft.confidence,
-            valid_from=draft.valid_from or created,
-            valid_until=draft.valid_until,
-            supersedes=supersedes,
-            created_at=created,
-            meta=dict(draft.meta),
+            created=created,
             seq=head.next_seq,
+            supersedes=supersedes,
         )
         tags_json = draft.tags_json
         meta_json = draft.meta_json

@@ -1062,21 +1062,12 @@ class SqliteStore:
         rowid = self._next_rowid
         self._next_rowid += 1
         created = from_micros(ts)
-        fact = Fact(
-            id=_fact_id(ts, self._random.getrandbits(70)),
+        fact = draft.as_fact(
+            fact_id=_fact_id(ts, self._random.getrandbits(70)),
             tenant=tenant,
-            project=draft.project,
-            content=draft.content,
-            fact_type=draft.fact_type,
-            tags=draft.tags,
-            source=draft.source,
-            confidence=draft.confidence,
-            valid_from=draft.valid_from or created,
-            valid_until=draft.valid_until,
-            supersedes=supersedes,
-            created_at=created,
-            meta=dict(draft.meta),
+            created=created,
             seq=head.next_seq,
+            supersedes=supersedes,
         )
         tags_json = draft.tags_json
         meta_json = draft.meta_json
