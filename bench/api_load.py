@@ -7,7 +7,8 @@ Phase 1 preloads facts (batches of 1,000, embedded by the real model unless --em
 Phase 2 runs `--clients` AsyncClient instances (one API key each, no retries, so every refusal
 counts as an error) against a `cortex serve` process on 127.0.0.1 for `--seconds`: each request
 is a `store` or a hybrid `search` (k=10, query embedding included), with `--think` seconds
-(mean) between a client's requests. `--think 0` saturates the server: every store and query is
+(mean) between a client's requests; each client starts its loop at a random point of its first
+think time (ramp-up), not all at once. `--think 0` saturates the server: every store and query is
 embedded on one model thread (concurrent texts share model batches), so latency then grows
 with the number of clients. It reports requests/s and p50/p95/p99 per operation; each client's
 first request (a `list`: connection set-up and the key's first check, all 50 at once) is timed
@@ -149,6 +150,10 @@ async def mixed_load(
             start = time.perf_counter()
             await client.list(limit=1)
             first.append(time.perf_counter() - start)
+            if think > 0:
+                # Ramp-up: each client starts its loop at a random point of one think time,
+                # as independent clients would (not all at the instant the set-up ended).
+                await asyncio.sleep(rng.uniform(0, think))
             while time.perf_counter() < deadline:
                 op = "search" if rng.random() < search_ratio else "store"
                 start = time.perf_counter()
