@@ -36,12 +36,21 @@ FactId = Annotated[
 NameQuery = Annotated[str | None, Query(pattern=NAME_PATTERN)]
 
 
-async def _draft(scope: Scope, fact: FactIn) -> dict[str, Any]:
+async def _draft(
+    scope: Scope, fact: FactIn, sources: dict[str | None, str | None] | None = None
+) -> dict[str, Any]:
+    """The engine's arguments for `fact`; `sources` remembers the source names already
+    checked for this request (a batch names few distinct sources)."""
     values = fact.model_dump(exclude_none=True)
     values["project"] = scope.project(fact.project)
     if values["project"] is None:
         del values["project"]
-    source = await scope.agent(fact.source, "source")
+    if sources is not None and fact.source in sources:
+        source = sources[fact.source]
+    else:
+        source = await scope.agent(fact.source, "source")
+        if sources is not None:
+            sources[fact.source] = source
     if source is not None:
         values["source"] = source
     return values
@@ -60,7 +69,8 @@ async def store_fact(body: FactIn, scope: Writer) -> Response:
 )
 async def store_facts(body: FactBatchIn, scope: Writer) -> Response:
     """Store up to 1000 facts in one group commit: all of them, or none if any is invalid."""
-    drafts = [await _draft(scope, item) for item in body.facts]
+    sources: dict[str | None, str | None] = {}  # at most one per distinct name in the batch
+    drafts = [await _draft(scope, item, sources) for item in body.facts]
     facts = await scope.engine.store_many(drafts, tenant=scope.tenant)
     scope.service.metrics.writes.labels("store").inc(len(facts))
     return json_response({"items": [f.to_dict() for f in facts]}, 201)
