@@ -149,6 +149,9 @@ class Settings:
     gate_bulk_threshold: int = 10
     gate_max_pending: int = 100
     gate_ttl: float = 86_400.0
+    # Whether the API key (identity) that asked for an approval may approve it itself. Off by
+    # default: another admin key must (the command line, which holds the data directory, may).
+    gate_self_approval: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
@@ -221,6 +224,10 @@ class Settings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"setting {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.gate_self_approval, bool):
+            raise ConfigError(
+                f"setting gate_self_approval must be true or false, got {self.gate_self_approval!r}"
+            )
         ttl = self.gate_ttl
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
             raise ConfigError(f"setting gate_ttl must be a number of seconds > 0, got {ttl!r}")
@@ -351,6 +358,13 @@ def _read_toml(path: Path, known: Mapping[str, Any]) -> dict[str, Any]:
 
 def _coerce(name: str, raw: str, annotation: Any) -> Any:
     kind = str(annotation)
+    if kind == "bool":
+        lowered = raw.strip().lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"CORTEX_{name.upper()}={raw!r} is not true or false")
     try:
         if kind == "int":
             return int(raw)

@@ -1070,14 +1070,21 @@ class Cortex:
         reason: str | None = None,
         actor: str | None = None,
         tenant: str | None = None,
+        four_eyes: bool = False,
     ) -> Decision:
         """Approve a pending approval; the Decision's `token` (shown once) lets its action run.
 
         Re-run the action with `approval=token` before the approval expires; the token works
-        once, for that action with those parameters only.
+        once, for that action with those parameters only. `four_eyes`: Forbidden when `actor`
+        is who requested it (the service passes it unless `gate_self_approval` is set).
         """
         return await self._gate.decide(
-            approval_id, "approve", reason, tenant=self._tenant(tenant), actor=actor
+            approval_id,
+            "approve",
+            reason,
+            tenant=self._tenant(tenant),
+            actor=actor,
+            forbid_self=four_eyes,
         )
 
     async def deny(

@@ -33,6 +33,7 @@ from cortex.errors import (
     ApprovalReplayed,
     ApprovalRequired,
     Conflict,
+    Forbidden,
     GateFull,
     NotFound,
     ValidationError,
@@ -268,11 +269,13 @@ class ApprovalGate:
         *,
         tenant: str,
         actor: str | None,
+        forbid_self: bool = False,
     ) -> Decision:
         """Approve or deny a pending approval; on approval, the token that lets the action run.
 
         NotFound for an unknown id, ApprovalExpired when it expired, Conflict when it was already
-        decided (also when another admin decided it at the same moment).
+        decided (also when another admin decided it at the same moment). With `forbid_self`,
+        Forbidden when `actor` approves a request it made itself (denying stays allowed).
         """
         if decision not in ("approve", "deny"):
             raise ValidationError("decision must be 'approve' or 'deny'")
@@ -293,6 +296,16 @@ class ApprovalGate:
             raise Conflict(
                 f"approval {approval.id} was already decided ({approval.state}"
                 f" by {approval.decided_by})"
+            )
+        if (
+            forbid_self
+            and decision == "approve"
+            and actor is not None
+            and approval.requested_by == actor
+        ):
+            raise Forbidden(
+                f"approval {approval.id} was requested by {actor}; another admin must approve"
+                " it (four eyes; setting gate_self_approval allows it)"
             )
         try:
             tx = await self._append(

@@ -242,12 +242,16 @@ def test_the_client_retries_503_after_retry_after_and_every_write_lands(tmp_path
 def test_export_downloads_a_bundle_that_verifies_offline(
     service: RunningServer, tmp_path: Path
 ) -> None:
-    with Client(service.base_url, service.keys["globex-admin"]) as admin:
+    approver_key = service.issue("globex", "admin").key  # four eyes: another admin approves
+    with (
+        Client(service.base_url, service.keys["globex-admin"]) as admin,
+        Client(service.base_url, approver_key) as approver,
+    ):
         admin.store("globex exports this")
         with pytest.raises(ApprovalRequired) as asked:  # exports are gated: docs/gate.md
             admin.export(tmp_path / "globex.jsonl")
         assert not (tmp_path / "globex.jsonl").exists()
-        token = admin.approve(asked.value.approval_id).token
+        token = approver.approve(asked.value.approval_id).token
         entries = admin.export(tmp_path / "globex.jsonl", approval=token)
     assert entries >= 1
     header = json.loads((tmp_path / "globex.jsonl").read_text().splitlines()[0])
@@ -255,10 +259,13 @@ def test_export_downloads_a_bundle_that_verifies_offline(
     assert cortex.engine.verify_export_sync(tmp_path / "globex.jsonl").ok
 
     async def export_async() -> int:
-        async with AsyncClient(service.base_url, service.keys["globex-admin"]) as client:
+        async with (
+            AsyncClient(service.base_url, service.keys["globex-admin"]) as client,
+            AsyncClient(service.base_url, approver_key) as approver,
+        ):
             with pytest.raises(ApprovalRequired) as asked:
                 await client.export(tmp_path / "async.jsonl")
-            token = (await client.approve(asked.value.approval_id)).token
+            token = (await approver.approve(asked.value.approval_id)).token
             return await client.export(tmp_path / "async.jsonl", approval=token)
 
     assert asyncio.run(export_async()) == entries + 3  # the first export's gate entries

@@ -22,11 +22,13 @@ from tests.api.conftest import RunningServer, make_settings, running_server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    """A server with admin, writer and project-admin keys of acme and an admin key of globex."""
+    """A server with two admin keys (`admin` asks, `approver` approves: four eyes), writer and
+    project-admin keys of acme, and an admin key of globex."""
     settings = make_settings(tmp_path_factory.mktemp("gate") / "home")
     with running_server(settings, mounts=[]) as running:
         for name, tenant, role, project in (
             ("admin", "acme", "admin", None),
+            ("approver", "acme", "admin", None),
             ("writer", "acme", "writer", None),
             ("infra-admin", "acme", "admin", "infra"),
             ("globex", "globex", "admin", None),
@@ -44,7 +46,8 @@ def test_purge_answers_202_naming_the_approval_then_runs_with_its_token(
     asked = admin.post(f"/v1/facts/{fact['id']}/purge", json={"reason": "GDPR request 42"})
     approval = asked.json()["approval"]
     listed = admin.get("/v1/gate").json()["items"]
-    decided = admin.post(f"/v1/gate/{approval['id']}/approve", json={"reason": "checked"})
+    approver = server.http(server.keys["approver"])
+    decided = approver.post(f"/v1/gate/{approval['id']}/approve", json={"reason": "checked"})
     token = decided.json()["token"]
     purged = admin.post(
         f"/v1/facts/{fact['id']}/purge", json={"reason": "GDPR request 42", "approval": token}
@@ -76,7 +79,8 @@ def test_tokens_that_do_not_fit_are_refused_with_their_problem_types(
     a = admin.post("/v1/facts", json={"content": "fact A"}).json()["id"]
     b = admin.post("/v1/facts", json={"content": "fact B"}).json()["id"]
     asked = admin.post(f"/v1/facts/{a}/purge", json={"reason": "r"}).json()
-    token = admin.post(f"/v1/gate/{asked['approval']['id']}/approve").json()["token"]
+    approver = server.http(server.keys["approver"])
+    token = approver.post(f"/v1/gate/{asked['approval']['id']}/approve").json()["token"]
 
     forged = admin.post(f"/v1/facts/{a}/purge", json={"reason": "r", "approval": "gate1.e30.AA"})
     other = admin.post(f"/v1/facts/{b}/purge", json={"reason": "r", "approval": token})
@@ -100,7 +104,8 @@ def test_tokens_that_do_not_fit_are_refused_with_their_problem_types(
 def test_a_replayed_export_token_is_a_409(server: RunningServer, tmp_path: Path) -> None:
     admin = server.http(server.keys["admin"])
     asked = admin.get("/v1/export").json()
-    token = admin.post(f"/v1/gate/{asked['approval']['id']}/approve").json()["token"]
+    approver = server.http(server.keys["approver"])
+    token = approver.post(f"/v1/gate/{asked['approval']['id']}/approve").json()["token"]
 
     first = admin.get("/v1/export", params={"approval": token})
     second = admin.get("/v1/export", params={"approval": token})
@@ -151,17 +156,22 @@ def test_who_may_do_what(server: RunningServer) -> None:
 def test_the_sdk_clients_raise_approval_required_and_run_with_the_token(
     server: RunningServer, tmp_path: Path
 ) -> None:
-    with Client(server.base_url, server.keys["admin"]) as client:
+    with (
+        Client(server.base_url, server.keys["admin"]) as client,
+        Client(server.base_url, server.keys["approver"]) as approver,
+    ):
         fact = client.store("erase me via the SDK")
         with pytest.raises(ApprovalRequired) as asked:
             client.purge(fact.id, "GDPR request")
         pending = client.approvals()
-        decision = client.approve(asked.value.approval_id, reason="ok")
+        with pytest.raises(Forbidden, match="another admin must approve"):
+            client.approve(asked.value.approval_id)  # four eyes: not the key that asked
+        decision = approver.approve(asked.value.approval_id, reason="ok")
         assert decision.token is not None
         purged = client.purge(fact.id, "GDPR request", approval=decision.token)
         with pytest.raises(ApprovalRequired) as export_asked:
             client.export(tmp_path / "a.jsonl")
-        token = client.approve(export_asked.value.approval_id).token
+        token = approver.approve(export_asked.value.approval_id).token
         client.export(tmp_path / "a.jsonl", approval=token)
         with pytest.raises(ApprovalReplayed):
             client.export(tmp_path / "b.jsonl", approval=token)
@@ -190,10 +200,33 @@ def test_the_sdk_maps_foreign_and_mismatched_tokens(server: RunningServer) -> No
         a, b = client.store("one"), client.store("two")
         with pytest.raises(ApprovalRequired) as asked:
             client.purge(a.id, "r")
-        token = client.approve(asked.value.approval_id).token
+        with Client(server.base_url, server.keys["approver"]) as approver:
+            token = approver.approve(asked.value.approval_id).token
         with pytest.raises(ApprovalMismatch):
             client.purge(b.id, "r", approval=token)
     with Client(server.base_url, server.keys["globex"]) as globex:
         mine = globex.store("globex fact")
         with pytest.raises(ApprovalForeignTenant):
             globex.purge(mine.id, "r", approval=token)
+
+
+def test_self_approval_is_allowed_only_by_the_setting(tmp_path: Path) -> None:
+    """Four eyes by default; `gate_self_approval = true` lets the asking key approve."""
+    for allowed in (False, True):
+        settings = make_settings(tmp_path / f"home-{allowed}").with_overrides(
+            gate_self_approval=allowed
+        )
+        with running_server(settings, mounts=[]) as running:
+            admin = running.http(running.issue("acme", "admin").key)
+            assert admin.post("/v1/facts", json={"content": "a fact"}).status_code == 201
+            asked = admin.get("/v1/export").json()["approval"]
+            answer = admin.post(f"/v1/gate/{asked['id']}/approve")
+            if allowed:
+                assert answer.status_code == 200
+                approval = answer.json()["approval"]
+                assert approval["decided_by"] == approval["requested_by"]
+            else:
+                assert answer.status_code == 403
+                assert "another admin must approve" in answer.json()["detail"]
+                # Denying one's own request stays possible (it withdraws it).
+                assert admin.post(f"/v1/gate/{asked['id']}/deny").status_code == 200

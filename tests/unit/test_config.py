@@ -66,3 +66,18 @@ def test_a_malformed_config_file_is_a_config_error(tmp_path: Path) -> None:
     (tmp_path / "cortex.toml").write_text("[cortex\n")
     with pytest.raises(ConfigError, match="cannot be read"):
         Settings.load(tmp_path, environ={})
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"), [("true", True), ("1", True), ("Yes", True), ("false", False), ("0", False)]
+)
+def test_boolean_settings_read_from_the_environment(raw: str, value: bool) -> None:
+    env = {"CORTEX_GATE_SELF_APPROVAL": raw}
+    assert Settings.load("/tmp/x", environ=env).gate_self_approval is value
+
+
+def test_a_boolean_setting_refuses_other_words() -> None:
+    with pytest.raises(ConfigError, match="CORTEX_GATE_SELF_APPROVAL"):
+        Settings.load("/tmp/x", environ={"CORTEX_GATE_SELF_APPROVAL": "maybe"})
+    with pytest.raises(ConfigError, match="gate_self_approval"):
+        Settings.load("/tmp/x", gate_self_approval="yes")

@@ -46,7 +46,7 @@ APPROVAL_REQUIRED: dict[int | str, dict[str, Any]] = {
 
 
 def _actor(scope: Scope) -> str:
-    return f"key-{scope.key.key_id}"
+    return scope.key.identity
 
 
 def _reason(body: DecisionIn | None) -> str | None:
@@ -64,9 +64,17 @@ async def list_approvals(scope: TenantAdmin, include_all: bool = False) -> Respo
 async def approve(
     approval_id: ApprovalId, scope: TenantAdmin, body: DecisionIn | None = None
 ) -> Response:
-    """Approve a pending approval; the answer's `token` (shown once) lets the action run once."""
+    """Approve a pending approval; the answer's `token` (shown once) lets the action run once.
+
+    Another admin key than the one that asked must approve (403 otherwise), unless the server's
+    setting `gate_self_approval` is true.
+    """
     decision = await scope.engine.approve(
-        approval_id, reason=_reason(body), actor=_actor(scope), tenant=scope.tenant
+        approval_id,
+        reason=_reason(body),
+        actor=_actor(scope),
+        tenant=scope.tenant,
+        four_eyes=not scope.service.settings.gate_self_approval,
     )
     return json_response(decision.to_dict())
 

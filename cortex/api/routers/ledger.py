@@ -134,7 +134,7 @@ async def export_bundle(
     path = folder / "bundle.jsonl"
     try:
         entries = await scope.engine.export(
-            path, approval=approval, actor=f"key-{scope.key.key_id}", tenant=scope.tenant
+            path, approval=approval, actor=scope.key.identity, tenant=scope.tenant
         )
     except BaseException:
         await asyncio.to_thread(shutil.rmtree, folder, True)
