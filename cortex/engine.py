@@ -699,9 +699,16 @@ class Cortex:
             tenant, model_id=self._embedder.model_id, after_rowid=after_rowid, limit=limit
         )
 
-    async def _write_vectors(self, tenant: str, rows: builtins.list[tuple[int, str, str]]) -> None:
+    async def _write_vectors(
+        self,
+        tenant: str,
+        rows: builtins.list[tuple[int, str, str]],
+        *,
+        background: bool = True,
+    ) -> None:
+        """Index `rows` (rowid, content, tags JSON) of `facts_to_index` again: text and vectors."""
         drafts = [_IndexDraft(content, tuple(json.loads(tags))) for _, content, tags in rows]
-        search = await self._search_data(drafts, background=True)
+        search = await self._search_data(drafts, background=background)
         await self._write(ReindexFacts(tenant, tuple(r[0] for r in rows), search))
 
     async def flush_vectors(self, *, tenant: str | None = None) -> int:
@@ -742,9 +749,7 @@ class Cortex:
         while rows := await self._store.facts_to_index(
             name, model_id=model_id, after_rowid=after, limit=batch
         ):
-            drafts = [_IndexDraft(content, tuple(json.loads(tags))) for _, content, tags in rows]
-            search = await self._search_data(drafts)
-            await self._write(ReindexFacts(name, tuple(r[0] for r in rows), search))
+            await self._write_vectors(name, rows, background=False)
             after, done = rows[-1][0], done + len(rows)
             if progress is not None:
                 progress(done, total)

@@ -11,6 +11,7 @@ import pytest
 
 import cortex
 from cortex import Settings
+from cortex.engine import _IndexDraft
 from cortex.errors import ConfigError
 from cortex.search.embedder import MiniLMEmbedder
 from cortex.store.base import ReindexFacts
@@ -89,19 +90,13 @@ async def test_a_fact_purged_meanwhile_gets_no_search_data(
             "default", model_id=embedder.model_id, after_rowid=0, limit=10
         )
         (read,) = [row for row in rows if row[1].startswith("Jane")]
-        search = await engine._search_data([_Draft(read[1], ())])  # what the task read
+        search = await engine._search_data([_IndexDraft(read[1], ())])  # what the task read
         await engine.purge(fact.id, "erasure request")
         # The background write of what was read before the purge lands after it: skipped.
         assert await engine._write(ReindexFacts("default", (read[0],), search)) == 0
         assert await engine.search("Elm Street", mode="text") == []
     counts = _counts(ungated, read[0])
     assert counts == (0, 0), counts
-
-
-class _Draft:
-    def __init__(self, content: str, tags: tuple[str, ...]) -> None:
-        self.content = content
-        self.tags = tags
 
 
 def _counts(settings: Settings, rowid: int) -> tuple[int, int]:
