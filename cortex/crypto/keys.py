@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from cortex.errors import ConfigError
+from cortex.fsutil import fsync_path
 
 __all__ = [
     "create_signing_key",
@@ -39,11 +40,7 @@ def write_private_file(path: Path, data: bytes) -> None:
         os.link(tmp, path)  # fails if `path` exists: a key is never silently replaced
     finally:
         tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_path(path.parent)
 
 
 def create_signing_key(path: Path) -> Ed25519PublicKey:

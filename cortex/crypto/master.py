@@ -18,6 +18,7 @@ from pathlib import Path
 from cortex.crypto.envelope import KEY_BYTES, KdfParams, MasterKey, derive_master_key
 from cortex.crypto.keys import read_private_file, write_private_file
 from cortex.errors import ConfigError, WrongKey
+from cortex.fsutil import fsync_path
 from cortex.store.base import MasterRecord
 
 __all__ = [
@@ -60,11 +61,7 @@ def load_master_key_file(path: Path) -> MasterKey:
 def replace_key_file(pending: Path, path: Path) -> None:
     """Atomically rename the pending key file over `path` and make the rename durable."""
     os.replace(pending, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_path(path.parent)
 
 
 def master_record_for(key: MasterKey, *, version: int, kdf: KdfParams | None) -> MasterRecord:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from cortex.errors import ValidationError
+from cortex.fsutil import fsync_path
 from cortex.report.build import ComplianceReport
 from cortex.report.document import Bullets, Chart, Paragraph, Table, document
 from cortex.report.html import render_html
@@ -118,8 +119,4 @@ def write_report(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fsync_path(Path(folder))

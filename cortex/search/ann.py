@@ -41,6 +41,8 @@ if "usearch.compiled" not in sys.modules:
 
 from usearch.index import Index
 
+from cortex.fsutil import fsync_path
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -194,7 +196,7 @@ class AnnIndex:
         with self._lock.shared():
             self._index.save(str(partial))
             size = len(self._index)
-        _fsync(partial)
+        fsync_path(partial)
         os.replace(partial, graph)
         manifest = {
             "format": _FORMAT,
@@ -206,7 +208,7 @@ class AnnIndex:
             "generation": self._generation,
         }
         _write_atomic(directory / f"{stem}.json", json.dumps(manifest).encode())
-        _fsync(directory)
+        fsync_path(directory)
         self.saved_size = size
         for old in directory.glob(f"{stem}-*.usearch"):
             if _generation_of(old, stem) < self._generation:
@@ -249,15 +251,6 @@ class AnnIndex:
         (directory / f"{stem}.json").unlink(missing_ok=True)
         for graph in directory.glob(f"{stem}-*.usearch"):
             graph.unlink(missing_ok=True)
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's or a directory's entries to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _generation_of(graph: Path, stem: str) -> int:

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from cortex.errors import ConfigError
+from cortex.fsutil import fsync_path
 
 __all__ = ["MAX_SEQ_LENGTH", "ensure_onnx_model", "model_cache_dir", "weights_dir"]
 
@@ -169,14 +170,9 @@ def _export(target: Path) -> None:
         cosine = float(np.min(np.sum(got * reference, axis=1)))
         if cosine < _MIN_COSINE:
             raise SystemExit(f"the exported graph differs from the model (cosine {cosine:.7f})")
-        with partial.open("rb") as handle:
-            os.fsync(handle.fileno())
+        fsync_path(partial)
         partial.replace(target)
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        fsync_path(target.parent)
         print(json.dumps({"path": str(target), "min_cosine": cosine}))
     finally:
         partial.unlink(missing_ok=True)
