@@ -513,6 +513,19 @@ class FactGenerator:
         self.content_bytes += len(item["content"].encode())
         return item
 
+    def query(self) -> str:
+        """A short question about the generated facts (thousands of distinct ones, so nothing
+        in the service can answer from a cache of a few texts)."""
+        r = self._rng
+        kind = r.random()
+        if kind < 0.4:
+            return f"what happened to {r.choice(_THINGS)}?"
+        if kind < 0.6:
+            return f"what does {r.choice(_PEOPLE)} prefer?"
+        if kind < 0.8:
+            return f"{r.choice(_THINGS).removeprefix('the ')} {r.choice(_TARGETS)}"
+        return f"decision on {r.choice(_DAYS)} about {r.choice(_THINGS).removeprefix('the ')}"
+
     def batch(self, n: int) -> list[dict[str, Any]]:
         return [self.fact() for _ in range(n)]
 

@@ -88,7 +88,7 @@ from cortex.report.build import ComplianceReport, FactConsensus, build_report
 from cortex.report.build import Progress as ReportProgress
 from cortex.report.tally import parse_period
 from cortex.search.backfill import VectorBackfill
-from cortex.search.batching import EmbeddingBatcher
+from cortex.search.batching import EmbeddingBatcher, lower_thread_priority
 from cortex.search.embedder import Embedder, make_embedder
 from cortex.search.searcher import MAX_TOP_K, Searcher, SearchMode, SearchOptions
 from cortex.search.text import index_text
@@ -330,7 +330,16 @@ class Cortex:
         self._public_key = key.public_key()
         self._embedder = embedder
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-embed")
-        self._batcher = None if embedder is None else EmbeddingBatcher(embedder, self._embed_pool)
+        # Vectors written behind the facts are embedded on a thread of their own, at a lower
+        # priority: a query never waits for them (see cortex.search.batching).
+        self._background_pool = ThreadPoolExecutor(
+            1, thread_name_prefix="cortex-embed-background", initializer=lower_thread_priority
+        )
+        self._batcher = (
+            None
+            if embedder is None
+            else EmbeddingBatcher(embedder, self._embed_pool, background_pool=self._background_pool)
+        )
         # vector_writes = "background": writes commit without vectors, this task adds them.
         self._backfill: VectorBackfill | None = None
         if (
@@ -456,6 +465,7 @@ class Cortex:
             await self._store.close()
         finally:
             self._embed_pool.shutdown(wait=True)
+            self._background_pool.shutdown(wait=True)
 
     async def __aenter__(self) -> Cortex:
         return self
@@ -642,7 +652,8 @@ class Cortex:
         off the event loop.
 
         Vectors come from the embedding batcher, so the texts of concurrent writes (and
-        queries) share model batches; `background` ones wait until no caller waits.
+        queries) share model batches; `background` ones run on the low-priority background
+        thread.
         """
         if self._index_mode == "none":  # an encrypted store that keeps no search data
             return tuple(_NO_SEARCH_DATA for _ in drafts)
@@ -656,8 +667,8 @@ class Cortex:
             )
         texts = [d.content for d in drafts]
         if background:
-            # Small model calls, so that a query arriving meanwhile waits for one of them at
-            # most (the batcher runs background calls only when no query or write waits).
+            # One text per model call (on a CPU a batch saves nothing, and the batcher may
+            # interleave other background calls, e.g. another tenant's).
             parts = [
                 await self._batcher.embed(texts[i : i + _BACKGROUND_CHUNK], background=True)
                 for i in range(0, len(texts), _BACKGROUND_CHUNK)
@@ -668,7 +679,8 @@ class Cortex:
         if len(drafts) <= _INLINE_INDEX_TEXTS:
             return self._make_search_data(drafts, matrix)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._embed_pool, self._make_search_data, drafts, matrix)
+        pool = self._background_pool if background else self._embed_pool
+        return await loop.run_in_executor(pool, self._make_search_data, drafts, matrix)
 
     def _make_search_data(
         self, drafts: Sequence[_Indexable], matrix: NDArray[np.float32] | None

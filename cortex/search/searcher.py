@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -32,6 +32,9 @@ from cortex.search.tenant_vectors import TenantVectors
 from cortex.search.text import fts5_query
 from cortex.search.vectors import VectorIndex
 from cortex.store.base import ListFilter, Store, StoreVectorSearch
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
 
 __all__ = ["MAX_QUERY_CHARS", "MAX_TOP_K", "SearchMode", "SearchOptions", "Searcher"]
 
@@ -196,17 +199,23 @@ class Searcher:
         assert self._embedder is not None
         embedder = self._embedder
         loop = asyncio.get_running_loop()
+        embedding: Awaitable[NDArray[np.float32]]
         if self._batcher is not None:
-            vector = (await self._batcher.embed([query]))[0]
+            embedding = self._batcher.embed([query])
         else:
-            vector = (await loop.run_in_executor(self._pool, embedder.embed, [query]))[0]
+            embedding = loop.run_in_executor(self._pool, embedder.embed, [query])
         if self._store_vectors is not None:
+            vector = (await embedding)[0]
             direct = await self._store_vectors.vector_candidates(
                 tenant, vector, embedder.model_id, filters, pool
             )
             if direct is not None:
                 return direct
-        index = await self._fresh_index(tenant)
+            index = await self._fresh_index(tenant)
+        else:
+            # The index's freshness check (a read of the store) runs while the query embeds.
+            matrix, index = await asyncio.gather(embedding, self._fresh_index(tenant))
+            vector = matrix[0]
         wanted = pool
         while True:
             # The scan is CPU work proportional to the index: never on the event loop.
@@ -244,6 +253,13 @@ class Searcher:
         """The tenant's index, with every vector the store holds now."""
         assert self._embedder is not None
         loop = asyncio.get_running_loop()
+        index = self._indexes.get(tenant)
+        if index is not None and await self._store.last_vector_rowid(tenant) <= index.last_rowid:
+            # Nothing new (the usual case): no lock, so concurrent searches do not queue here.
+            # Rows are only ever appended to an index, and below the lock at that.
+            if tenant in self._indexes:
+                self._indexes.move_to_end(tenant)
+            return index
         async with self._refresh_lock:
             index = self._indexes.get(tenant)
             if index is None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,7 +13,7 @@ import numpy as np
 import pytest
 
 from cortex.errors import Overloaded
-from cortex.search.batching import EmbeddingBatcher
+from cortex.search.batching import BACKGROUND_NICE, EmbeddingBatcher, lower_thread_priority
 from cortex.search.embedder import MiniLMEmbedder
 
 
@@ -111,3 +114,46 @@ async def test_background_calls_wait_until_no_other_call_does(embedder: MiniLMEm
     assert seen[0] == "running first"
     assert seen[1:5] == [f"query {i}" for i in range(4)]
     assert seen[5:] == [f"bg {i}" for i in range(4)]
+
+
+async def test_with_a_background_pool_a_query_does_not_wait_for_background_work(
+    embedder: MiniLMEmbedder,
+) -> None:
+    """A background call that holds its thread (here: until the test lets it go) does not
+    delay a query: the query runs on the callers' thread meanwhile."""
+    release = threading.Event()
+    started = threading.Event()
+
+    class Holding(Recording):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            if "held" in texts:
+                started.set()
+                release.wait(timeout=30)
+            return super().embed(texts)
+
+    with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as background:
+        batcher = EmbeddingBatcher(Holding(embedder), pool, background_pool=background)
+        held = asyncio.create_task(batcher.embed(["held"], background=True))
+        assert await asyncio.to_thread(started.wait, 30)
+        query = await asyncio.wait_for(batcher.embed(["a query meanwhile"]), timeout=10)
+        assert not held.done()
+        release.set()
+        vectors = await held
+        await batcher.aclose()
+    assert np.allclose(query, embedder.embed(["a query meanwhile"]), atol=1e-5)
+    assert np.allclose(vectors, embedder.embed(["held"]), atol=1e-5)
+
+
+def test_the_background_thread_runs_at_a_lower_priority() -> None:
+    """On Linux the thread's nice value goes up by BACKGROUND_NICE (capped at 19); elsewhere
+    a thread cannot be named alone, so nothing changes."""
+
+    def nice() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    with ThreadPoolExecutor(1, initializer=lower_thread_priority) as background:
+        lowered = background.submit(nice).result()
+    if sys.platform == "linux":
+        assert lowered == min(19, nice() + BACKGROUND_NICE)
+    else:
+        assert lowered == nice()
