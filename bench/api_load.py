@@ -281,6 +281,77 @@ def _preload_phase(
     return figures
 
 
+def _load_phases(
+    home: Path, env: dict[str, str], facts: int, seconds: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Phases 1 and 2: preload (or reuse a preload), then the mixed load; its figures."""
+    settings = Settings.load(home / "load", environ={}, embedder=args.embedder)
+    # With --home, the preloaded store is kept in <home>/preloaded and copied for each later
+    # run with the same facts, seed and embedder (phase 1 takes minutes at 10k facts).
+    saved, marker = home / "preloaded", home / "preloaded.json"
+    wanted = {"facts": facts, "seed": args.seed, "embedder": args.embedder}
+    reuse = args.home is not None and marker.exists() and json.loads(marker.read_text()) == wanted
+    shutil.rmtree(settings.home, ignore_errors=True)
+    if reuse:
+        log(f"phase 1: reusing the {facts:,} facts preloaded in {saved}")
+        shutil.copytree(saved, settings.home)
+        preload: dict[str, Any] = {"facts": facts, "reused": True}
+    else:
+        marker.unlink(missing_ok=True)
+        shutil.rmtree(saved, ignore_errors=True)
+        init_home(settings)
+        preload = _preload_phase(settings, env, facts, args)
+        if args.home is not None:
+            shutil.copytree(settings.home, saved)
+            marker.write_text(json.dumps(wanted))
+    keys = issue_keys(settings, args.clients)
+    with serving(settings.home, env) as url:
+        log(
+            f"phase 2: {args.clients} clients, {args.search_ratio:.0%} search,"
+            f" think {args.think:g} s, {seconds:g} s, vector writes {args.vector_writes}"
+        )
+        load = asyncio.run(mixed_load(url, keys, seconds, args.search_ratio, args.seed, args.think))
+        load["think_s"] = args.think
+        load["vector_writes"] = args.vector_writes
+    log(
+        f"  {load['requests']:,} requests, {load['requests_per_s']:,} req/s,"
+        f" errors {load['error_count']}"
+    )
+    for op in ("first_request", "store", "search"):
+        figures = load[op]
+        log(
+            f"  {op}: n={figures.get('n', 0)} p50 {figures.get('p50_ms')} ms"
+            f" p95 {figures.get('p95_ms')} ms p99 {figures.get('p99_ms')} ms"
+        )
+    load["preload"] = preload
+    return load
+
+
+def _overload_phase(
+    home: Path, env: dict[str, str], seconds: float, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Phase 3: a fresh server with a tiny write queue, hammered with batch writes."""
+    log("phase 3: overload (write_queue_size 4, write_timeout 0.05 s)")
+    shutil.rmtree(home / "overload", ignore_errors=True)
+    tiny = Settings.load(home / "overload", environ={}, embedder="none")
+    init_home(tiny)
+    tiny_keys = issue_keys(tiny, args.clients)
+    tiny_env = {
+        **env,
+        "CORTEX_EMBEDDER": "none",
+        "CORTEX_WRITE_QUEUE_SIZE": "4",
+        "CORTEX_WRITE_TIMEOUT": "0.05",
+    }
+    with serving(tiny.home, tiny_env) as url:
+        over = asyncio.run(overload(url, tiny_keys, seconds))
+    log(
+        f"  statuses {over['statuses']}, 503 without Retry-After"
+        f" {over['503_without_retry_after']}, lost {over['lost_facts']},"
+        f" verifies {over['ledger_verifies']}"
+    )
+    return over
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2,000 facts, 6 s of load, ~1 min")
@@ -303,6 +374,12 @@ def main(argv: list[str] | None = None) -> int:
         " (inline) or after (background)",
     )
     parser.add_argument("--seed", type=int, default=1234)
+    parser.add_argument(
+        "--phases",
+        type=lambda text: set(text.split(",")),
+        default={"load", "overload"},
+        help="what to run, comma-separated: load (phases 1-2), overload (phase 3); default both",
+    )
     add_home_args(parser)
     args = parser.parse_args(argv)
     facts = args.facts or (2_000 if args.quick else 10_000)
@@ -315,83 +392,31 @@ def main(argv: list[str] | None = None) -> int:
         "CORTEX_VECTOR_WRITES": args.vector_writes,
     }
 
+    targets: dict[str, Any] = {}
     with bench_home(args.home, args.keep) as (home, _):
-        settings = Settings.load(home / "load", environ={}, embedder=args.embedder)
-        # With --home, the preloaded store is kept in <home>/preloaded and copied for each later
-        # run with the same facts, seed and embedder (phase 1 takes minutes at 10k facts).
-        saved, marker = home / "preloaded", home / "preloaded.json"
-        wanted = {"facts": facts, "seed": args.seed, "embedder": args.embedder}
-        reuse = (
-            args.home is not None and marker.exists() and json.loads(marker.read_text()) == wanted
-        )
-        for stale in (settings.home, home / "overload"):
-            shutil.rmtree(stale, ignore_errors=True)
-        if reuse:
-            log(f"phase 1: reusing the {facts:,} facts preloaded in {saved}")
-            shutil.copytree(saved, settings.home)
-            result["preload"] = {"facts": facts, "reused": True}
-        else:
-            marker.unlink(missing_ok=True)
-            shutil.rmtree(saved, ignore_errors=True)
-            init_home(settings)
-            result["preload"] = _preload_phase(settings, env, facts, args)
-            if args.home is not None:
-                shutil.copytree(settings.home, saved)
-                marker.write_text(json.dumps(wanted))
-        keys = issue_keys(settings, args.clients)
-        with serving(settings.home, env) as url:
-            log(
-                f"phase 2: {args.clients} clients, {args.search_ratio:.0%} search,"
-                f" think {args.think:g} s, {seconds:g} s, vector writes {args.vector_writes}"
+        if "load" in args.phases:
+            load = _load_phases(home, env, facts, seconds, args)
+            result["load"] = load
+            targets["errors"] = target_line("errors under load", load["error_count"], "", "<=", 0)
+            targets["store_p95"] = target_line(
+                "store p95", load["store"].get("p95_ms", 1e9), "ms", "<", 25
             )
-            load = asyncio.run(
-                mixed_load(url, keys, seconds, args.search_ratio, args.seed, args.think)
+            targets["search_p95"] = target_line(
+                "search p95", load["search"].get("p95_ms", 1e9), "ms", "<", 60
             )
-            load["think_s"] = args.think
-            load["vector_writes"] = args.vector_writes
-        result["load"] = load
-        log(
-            f"  {load['requests']:,} requests, {load['requests_per_s']:,} req/s,"
-            f" errors {load['error_count']}"
-        )
-        for op in ("first_request", "store", "search"):
-            figures = load[op]
-            log(
-                f"  {op}: n={figures.get('n', 0)} p50 {figures.get('p50_ms')} ms"
-                f" p95 {figures.get('p95_ms')} ms p99 {figures.get('p99_ms')} ms"
+        if "overload" in args.phases:
+            over = _overload_phase(home, env, overload_seconds, args)
+            result["overload"] = over
+            targets["overload_503"] = target_line(
+                "503s under overload", over["statuses"].get("503", 0), "", ">=", 1
             )
-
-        log("phase 3: overload (write_queue_size 4, write_timeout 0.05 s)")
-        tiny = Settings.load(home / "overload", environ={}, embedder="none")
-        init_home(tiny)
-        tiny_keys = issue_keys(tiny, args.clients)
-        tiny_env = {
-            **env,
-            "CORTEX_EMBEDDER": "none",
-            "CORTEX_WRITE_QUEUE_SIZE": "4",
-            "CORTEX_WRITE_TIMEOUT": "0.05",
-        }
-        with serving(tiny.home, tiny_env) as url:
-            over = asyncio.run(overload(url, tiny_keys, overload_seconds))
-        result["overload"] = over
-        log(
-            f"  statuses {over['statuses']}, 503 without Retry-After"
-            f" {over['503_without_retry_after']}, lost {over['lost_facts']},"
-            f" verifies {over['ledger_verifies']}"
-        )
-
-    result["targets"] = {
-        "errors": target_line("errors under load", load["error_count"], "", "<=", 0),
-        "store_p95": target_line("store p95", load["store"].get("p95_ms", 1e9), "ms", "<", 25),
-        "search_p95": target_line("search p95", load["search"].get("p95_ms", 1e9), "ms", "<", 60),
-        "overload_503": target_line(
-            "503s under overload", over["statuses"].get("503", 0), "", ">=", 1
-        ),
-        "overload_health_p95": target_line(
-            "/health p95 under overload", over["health"].get("p95_ms", 1e9), "ms", "<", 10
-        ),
-        "overload_lost": target_line("acknowledged facts lost", over["lost_facts"], "", "<=", 0),
-    }
+            targets["overload_health_p95"] = target_line(
+                "/health p95 under overload", over["health"].get("p95_ms", 1e9), "ms", "<", 10
+            )
+            targets["overload_lost"] = target_line(
+                "acknowledged facts lost", over["lost_facts"], "", "<=", 0
+            )
+    result["targets"] = targets
     emit(result)
     return 0
 

@@ -106,8 +106,10 @@ class BodyLimitMiddleware:
 
 class WriteShedMiddleware:
     """Answer a write with 503 (and Retry-After) before reading its body when the engine's write
-    queue is already full: under overload a refused write then costs the event loop microseconds
-    instead of a parsed, validated and screened body, so reads and /health stay responsive."""
+    queue is full, or when as many writes as it holds are already being handled (read,
+    validated, screened or waiting for the queue): under overload a refused write then costs
+    the event loop microseconds instead of a parsed, validated and screened body, and the work
+    the loop holds at once stays bounded, so reads and /health stay responsive."""
 
     def __init__(
         self, app: ASGIApp, *, queue_depth: Callable[[], int | None], capacity: int
@@ -115,14 +117,22 @@ class WriteShedMiddleware:
         self.app = app
         self._depth = queue_depth
         self._capacity = capacity
+        self._handling = 0
+
+    @property
+    def handling(self) -> int:
+        """Writes admitted and not yet answered."""
+        return self._handling
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
+        if not (
             scope["type"] == "http"
             and scope["method"] == "POST"
             and _is_queued_write(scope["path"])
-            and (self._depth() or 0) >= self._capacity
         ):
+            await self.app(scope, receive, send)
+            return
+        if self._handling >= self._capacity or (self._depth() or 0) >= self._capacity:
             refused = Overloaded("the write queue is full; retry after the Retry-After delay")
             kind, headers = problem_for(refused)
             response = problem_response(
@@ -130,7 +140,11 @@ class WriteShedMiddleware:
             )
             await response(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        self._handling += 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self._handling -= 1
 
 
 def _is_queued_write(path: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 from starlette.types import Receive, Scope, Send
 
@@ -49,3 +51,41 @@ async def test_before_the_engine_is_open_nothing_is_shed() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://cortex") as client:
         response = await client.post("/v1/facts", json={"content": "x"})
     assert response.status_code == 200
+
+
+async def test_no_more_writes_are_handled_at_once_than_the_queue_holds() -> None:
+    """Writes still being read, checked or waiting for the queue count too: with capacity 2 and
+    two writes held inside the app, a third is refused unread; once one ends, writes pass."""
+    gate = asyncio.Event()
+    reached: list[str] = []
+
+    async def holding(scope: Scope, receive: Receive, send: Send) -> None:
+        reached.append(scope["path"])
+        await receive()
+        if scope["method"] == "POST":
+            await gate.wait()
+        status = 201 if scope["method"] == "POST" else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = WriteShedMiddleware(holding, queue_depth=lambda: 0, capacity=2)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://cortex") as client:
+        held = [
+            asyncio.create_task(client.post("/v1/facts", json={"content": f"held {i}"}))
+            for i in range(2)
+        ]
+        while app.handling < 2:
+            await asyncio.sleep(0.01)
+        refused = await client.post("/v1/facts/batch", json={"facts": [{"content": "x"}]})
+        read = await client.get("/v1/facts")
+        gate.set()
+        statuses = [r.status_code for r in await asyncio.gather(*held)]
+        after = await client.post("/v1/facts", json={"content": "after"})
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert read.status_code == 200  # reads are never counted nor refused
+    assert statuses == [201, 201]
+    assert after.status_code == 201
+    assert reached == ["/v1/facts", "/v1/facts", "/v1/facts", "/v1/facts"]
+    assert app.handling == 0
