@@ -32,6 +32,7 @@ from cortex.api.routers import report as report_router
 from cortex.config import Settings
 from cortex.engine import Cortex
 from cortex.search.embedder import Embedder, make_embedder
+from cortex.search.vectors import use_one_blas_thread
 
 __all__ = ["MountFactory", "create_app", "create_app_from_environment", "mcp_mount"]
 
@@ -207,4 +208,5 @@ def _openapi_schema(app: FastAPI) -> dict[str, Any]:
 def create_app_from_environment() -> FastAPI:
     """`create_app` with Settings from the environment (`CORTEX_HOME`, ...): the factory that
     each worker process of `cortex serve --workers N` imports."""
+    use_one_blas_thread()
     return create_app(Settings.load())

@@ -47,6 +47,7 @@ def mcp(
     """
     # Imported here: the MCP SDK takes longer to import than the rest of the CLI together.
     from cortex.mcp.server import serve_stdio
+    from cortex.search.vectors import use_one_blas_thread
 
     logging.basicConfig(
         stream=sys.stderr,
@@ -54,4 +55,5 @@ def mcp(
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings.load(home, tenant=tenant)
+    use_one_blas_thread()
     asyncio.run(serve_stdio(settings, project=project))

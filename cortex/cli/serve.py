@@ -39,6 +39,7 @@ def serve(
 
     from cortex.api.app import create_app
     from cortex.api.keys import load_server_secret
+    from cortex.search.vectors import use_one_blas_thread
 
     settings = Settings.load(home)
     if not settings.database_path.exists():
@@ -47,6 +48,7 @@ def serve(
             f" run `cortex init --home {settings.home}` first"
         )
     load_server_secret(settings.server_secret_path)
+    use_one_blas_thread()
     try:
         if workers > 1:
             # Each worker builds its own app (and engine) from the same environment.

@@ -18,7 +18,23 @@ from cortex.errors import ValidationError
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
-__all__ = ["VectorIndex"]
+__all__ = ["VectorIndex", "use_one_blas_thread"]
+
+
+def use_one_blas_thread() -> None:
+    """Limit the BLAS library under numpy to one thread, for the whole process.
+
+    For the long-running servers (`cortex serve`, `cortex mcp`). Their numpy work is small and
+    frequent (a query's scores against up to `ann_threshold` vectors take ~0.2 ms); OpenBLAS
+    splits each such call over its own threads, which then spin, waiting for the next one.
+    Measured in bench/api_load.py (10k facts, 50 clients): that spinning took 0.84 of the 2
+    cores, and with one thread store/search p95 went from 27/64 to 18/41 ms. The parallel work
+    of a server lives elsewhere (requests, SQLite readers, the model's threads).
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+
 
 _INITIAL_CAPACITY = 1024
 
