@@ -329,16 +329,23 @@ class Cortex:
         self._key = key
         self._public_key = key.public_key()
         self._embedder = embedder
+        # Writes' texts, queries and vectors written behind the facts are embedded on threads
+        # of their own (the last at a lower priority): a query never waits for a write's or the
+        # background's model calls (see cortex.search.batching).
         self._embed_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-embed")
-        # Vectors written behind the facts are embedded on a thread of their own, at a lower
-        # priority: a query never waits for them (see cortex.search.batching).
+        self._query_pool = ThreadPoolExecutor(1, thread_name_prefix="cortex-query")
         self._background_pool = ThreadPoolExecutor(
             1, thread_name_prefix="cortex-embed-background", initializer=lower_thread_priority
         )
         self._batcher = (
             None
             if embedder is None
-            else EmbeddingBatcher(embedder, self._embed_pool, background_pool=self._background_pool)
+            else EmbeddingBatcher(
+                embedder,
+                self._embed_pool,
+                query_pool=self._query_pool,
+                background_pool=self._background_pool,
+            )
         )
         # vector_writes = "background": writes commit without vectors, this task adds them.
         self._backfill: VectorBackfill | None = None
@@ -355,7 +362,7 @@ class Cortex:
         self._searcher = Searcher(
             store,
             embedder,
-            self._embed_pool,
+            self._query_pool,
             batcher=self._batcher,
             options=SearchOptions(
                 fusion="rrf" if settings.fusion == "rrf" else "score",
@@ -464,8 +471,8 @@ class Cortex:
             await self._searcher.aclose()
             await self._store.close()
         finally:
-            self._embed_pool.shutdown(wait=True)
-            self._background_pool.shutdown(wait=True)
+            for pool in (self._embed_pool, self._query_pool, self._background_pool):
+                pool.shutdown(wait=True)
 
     async def __aenter__(self) -> Cortex:
         return self
@@ -670,7 +677,7 @@ class Cortex:
             # One text per model call (on a CPU a batch saves nothing, and the batcher may
             # interleave other background calls, e.g. another tenant's).
             parts = [
-                await self._batcher.embed(texts[i : i + _BACKGROUND_CHUNK], background=True)
+                await self._batcher.embed(texts[i : i + _BACKGROUND_CHUNK], lane="background")
                 for i in range(0, len(texts), _BACKGROUND_CHUNK)
             ]
             matrix = np.vstack(parts)

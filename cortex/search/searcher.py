@@ -201,7 +201,7 @@ class Searcher:
         loop = asyncio.get_running_loop()
         embedding: Awaitable[NDArray[np.float32]]
         if self._batcher is not None:
-            embedding = self._batcher.embed([query])
+            embedding = self._batcher.embed([query], lane="query")
         else:
             embedding = loop.run_in_executor(self._pool, embedder.embed, [query])
         if self._store_vectors is not None:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from cortex.errors import Overloaded
-from cortex.search.batching import BACKGROUND_NICE, EmbeddingBatcher, lower_thread_priority
+from cortex.search.batching import BACKGROUND_NICE, EmbeddingBatcher, Lane, lower_thread_priority
 from cortex.search.embedder import MiniLMEmbedder
 
 
@@ -43,7 +43,7 @@ async def test_concurrent_calls_share_batches_and_get_their_own_vectors(
     recording = Recording(embedder)
     with ThreadPoolExecutor(1) as pool:
         batcher = EmbeddingBatcher(recording, pool, max_batch=16)
-        results = await asyncio.gather(*(batcher.embed([t]) for t in TEXTS))
+        results = await asyncio.gather(*(batcher.embed([t], lane="query") for t in TEXTS))
         await batcher.aclose()
     alone = embedder.embed(TEXTS)
     for text_vectors, expected in zip(results, alone, strict=True):
@@ -54,13 +54,36 @@ async def test_concurrent_calls_share_batches_and_get_their_own_vectors(
     assert max(recording.batches) <= 16
 
 
+async def test_writes_go_to_the_model_one_call_at_a_time_in_arrival_order(
+    embedder: MiniLMEmbedder,
+) -> None:
+    """A write's texts are not merged with another write's (on a CPU that saves nothing, and
+    every caller of a batch would wait for its last text)."""
+    seen: list[list[str]] = []
+
+    class Noting(Recording):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            seen.append(list(texts))
+            return super().embed(texts)
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher = EmbeddingBatcher(Noting(embedder), pool, max_batch=16)
+        calls = [TEXTS[i : i + 2] for i in range(0, 12, 2)]
+        results = await asyncio.gather(*(batcher.embed(texts) for texts in calls))
+        await batcher.aclose()
+    assert seen == calls
+    for texts, vectors in zip(calls, results, strict=True):
+        np.testing.assert_allclose(vectors, embedder.embed(texts), atol=1e-5)
+
+
 async def test_a_failing_batch_fails_only_its_callers_and_the_rest_go_on(
     embedder: MiniLMEmbedder,
 ) -> None:
     recording = Recording(embedder, poison="poison")
     with ThreadPoolExecutor(1) as pool:
         batcher = EmbeddingBatcher(recording, pool, max_batch=4)
-        calls = [batcher.embed([t]) for t in ["first", "poison", "x", "y", *TEXTS[:8]]]
+        texts = ["first", "poison", "x", "y", *TEXTS[:8]]
+        calls = [batcher.embed([t], lane="query") for t in texts]
         results = await asyncio.gather(*calls, return_exceptions=True)
         await batcher.aclose()
     failed = [r for r in results if isinstance(r, ValueError)]
@@ -106,7 +129,7 @@ async def test_background_calls_wait_until_no_other_call_does(embedder: MiniLMEm
         first = asyncio.create_task(batcher.embed(["running first"]))
         await asyncio.sleep(0)  # the first batch is on the model thread now
         behind = [
-            asyncio.create_task(batcher.embed([f"bg {i}"], background=True)) for i in range(4)
+            asyncio.create_task(batcher.embed([f"bg {i}"], lane="background")) for i in range(4)
         ]
         queries = [asyncio.create_task(batcher.embed([f"query {i}"])) for i in range(4)]
         await asyncio.gather(first, *behind, *queries)
@@ -116,11 +139,12 @@ async def test_background_calls_wait_until_no_other_call_does(embedder: MiniLMEm
     assert seen[5:] == [f"bg {i}" for i in range(4)]
 
 
-async def test_with_a_background_pool_a_query_does_not_wait_for_background_work(
-    embedder: MiniLMEmbedder,
+@pytest.mark.parametrize("held_lane", ["write", "background"])
+async def test_a_query_does_not_wait_for_a_write_or_background_call(
+    embedder: MiniLMEmbedder, held_lane: Lane
 ) -> None:
-    """A background call that holds its thread (here: until the test lets it go) does not
-    delay a query: the query runs on the callers' thread meanwhile."""
+    """With a pool per lane (as the engine has), a write's or background call that holds its
+    thread (here: until the test lets it go) does not delay a query."""
     release = threading.Event()
     started = threading.Event()
 
@@ -131,17 +155,48 @@ async def test_with_a_background_pool_a_query_does_not_wait_for_background_work(
                 release.wait(timeout=30)
             return super().embed(texts)
 
-    with ThreadPoolExecutor(1) as pool, ThreadPoolExecutor(1) as background:
-        batcher = EmbeddingBatcher(Holding(embedder), pool, background_pool=background)
-        held = asyncio.create_task(batcher.embed(["held"], background=True))
+    pools = [ThreadPoolExecutor(1) for _ in range(3)]
+    try:
+        batcher = EmbeddingBatcher(
+            Holding(embedder), pools[0], query_pool=pools[1], background_pool=pools[2]
+        )
+        held = asyncio.create_task(batcher.embed(["held"], lane=held_lane))
         assert await asyncio.to_thread(started.wait, 30)
-        query = await asyncio.wait_for(batcher.embed(["a query meanwhile"]), timeout=10)
+        query = await asyncio.wait_for(batcher.embed(["a query"], lane="query"), timeout=10)
         assert not held.done()
         release.set()
         vectors = await held
         await batcher.aclose()
-    assert np.allclose(query, embedder.embed(["a query meanwhile"]), atol=1e-5)
+    finally:
+        release.set()
+        for pool in pools:
+            pool.shutdown()
+    assert np.allclose(query, embedder.embed(["a query"]), atol=1e-5)
     assert np.allclose(vectors, embedder.embed(["held"]), atol=1e-5)
+
+
+async def test_lanes_sharing_a_pool_take_turns_queries_first(embedder: MiniLMEmbedder) -> None:
+    seen: list[str] = []
+
+    class Noting(Recording):
+        def embed(self, texts: Sequence[str]) -> np.ndarray:
+            seen.extend(texts)
+            return super().embed(texts)
+
+    with ThreadPoolExecutor(1) as pool:
+        batcher = EmbeddingBatcher(Noting(embedder), pool, max_batch=2)
+        first = asyncio.create_task(batcher.embed(["running first"]))
+        await asyncio.sleep(0)
+        calls = [
+            asyncio.create_task(batcher.embed([f"{lane} {i}"], lane=lane))
+            for i in range(2)
+            for lane in ("background", "write", "query")
+        ]
+        await asyncio.gather(first, *calls)
+        await batcher.aclose()
+    assert seen == [
+        "running first", "query 0", "query 1", "write 0", "write 1", "background 0", "background 1"
+    ]  # fmt: skip
 
 
 def test_the_background_thread_runs_at_a_lower_priority() -> None:
