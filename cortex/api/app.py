@@ -167,7 +167,10 @@ def create_app(
         return None if opened is None else opened.engine.writer.queue_depth
 
     app.add_middleware(
-        WriteShedMiddleware, queue_depth=queue_depth, capacity=settings.write_queue_size
+        WriteShedMiddleware,
+        queue_depth=queue_depth,
+        capacity=settings.write_queue_size,
+        on_refused=lambda slug: metrics.errors.labels(slug).inc(),
     )
     app.add_middleware(ServiceMiddleware, metrics=metrics)
 

@@ -112,11 +112,17 @@ class WriteShedMiddleware:
     the loop holds at once stays bounded, so reads and /health stay responsive."""
 
     def __init__(
-        self, app: ASGIApp, *, queue_depth: Callable[[], int | None], capacity: int
+        self,
+        app: ASGIApp,
+        *,
+        queue_depth: Callable[[], int | None],
+        capacity: int,
+        on_refused: Callable[[str], None] | None = None,
     ) -> None:
         self.app = app
         self._depth = queue_depth
         self._capacity = capacity
+        self._on_refused = on_refused
         self._handling = 0
 
     @property
@@ -135,6 +141,8 @@ class WriteShedMiddleware:
         if self._handling >= self._capacity or (self._depth() or 0) >= self._capacity:
             refused = Overloaded("the write queue is full; retry after the Retry-After delay")
             kind, headers = problem_for(refused)
+            if self._on_refused is not None:
+                self._on_refused(kind.slug)  # counted like every other error answered
             response = problem_response(
                 kind.status, str(refused), request_id_of(scope), kind=kind, headers=headers
             )

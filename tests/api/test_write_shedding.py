@@ -68,7 +68,8 @@ async def test_no_more_writes_are_handled_at_once_than_the_queue_holds() -> None
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"ok"})
 
-    app = WriteShedMiddleware(holding, queue_depth=lambda: 0, capacity=2)
+    counted: list[str] = []
+    app = WriteShedMiddleware(holding, queue_depth=lambda: 0, capacity=2, on_refused=counted.append)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://cortex") as client:
         held = [
@@ -89,3 +90,4 @@ async def test_no_more_writes_are_handled_at_once_than_the_queue_holds() -> None
     assert after.status_code == 201
     assert reached == ["/v1/facts", "/v1/facts", "/v1/facts", "/v1/facts"]
     assert app.handling == 0
+    assert counted == ["overloaded"]
