@@ -33,6 +33,13 @@ setup-dev: $(VENV)/.installed-dev
 # The service on 127.0.0.1:8420; the first run prints an admin key (once). The guided demo:
 #   .venv/bin/python -m cortex.demo --home .cortex
 run: setup
+	@# A new home gets a cortex.toml: the service acknowledges writes before their vectors exist.
+	@test -e "$(CORTEX_HOME)/cortex.db" -o -e "$(CORTEX_HOME)/cortex.toml" || { \
+	  mkdir -p "$(CORTEX_HOME)" && printf '%s\n' \
+	  '# Written by `make run` for a new data directory; settings: docs/configuration.md.' \
+	  '# Writes are acknowledged before their vectors exist: a background task embeds them' \
+	  '# (found by words at once, by meaning moments later). "inline" waits for the model.' \
+	  'vector_writes = "background"' > "$(CORTEX_HOME)/cortex.toml"; }
 	@$(BIN)/cortex init --home "$(CORTEX_HOME)"
 	@$(BIN)/cortex keys create --home "$(CORTEX_HOME)" --tenant default --role admin --if-missing
 	@$(BIN)/python -m cortex.search.onnx_model >/dev/null  # export the model once (a few s)
