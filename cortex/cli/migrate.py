@@ -1,9 +1,8 @@
 """The `migrate-store` command: copy every tenant from one store to another, then prove it.
 
-Sources: a data directory (SQLite) or a PostgreSQL URL. Target: a PostgreSQL URL. A SQLite
-target is refused: the SQLite store can load a bundle only for verification (no Merkle subtree
-hashes, no tag index, no clock), so the copy would not be a working store. Encrypted stores are
-refused too (see `_refuse_encrypted`).
+Source and target: a data directory (SQLite) or a PostgreSQL URL, in any combination but the
+same store twice. A data directory as the target must be new: it is made with the source's key
+files (see `_prepare_directory`). Encrypted stores are refused (see `_refuse_encrypted`).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
+import apsw
 import typer
 from rich import box
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -24,7 +24,8 @@ from cortex.cli.exit_codes import EXIT_INTEGRITY
 from cortex.cli.options import AsJson, Home
 from cortex.cli.output import print_json, print_table, stderr_console
 from cortex.config import Settings
-from cortex.engine import Cortex
+from cortex.crypto.keys import read_private_file, write_private_file
+from cortex.engine import Cortex, init_home
 from cortex.errors import ConfigError, Conflict, IntegrityError, ValidationError
 from cortex.store.postgres import PostgresStore, is_database_url, redact_url
 from cortex.store.sqlite import SqliteStore
@@ -57,7 +58,7 @@ def _source_settings(source: str, home: Path | None) -> Settings:
     return settings.with_overrides(database_url=None)  # a path means its SQLite file
 
 
-async def _refuse_encrypted(source: Settings, target: Settings) -> None:
+async def _refuse_encrypted(source: Settings, target: Settings | None) -> None:
     """Raise ConfigError if either store is encrypted at rest.
 
     The copy goes through a tenant export, which holds plaintext: an encrypted source would
@@ -65,6 +66,8 @@ async def _refuse_encrypted(source: Settings, target: Settings) -> None:
     ones. Carrying sealed rows and wrapped data keys across is not implemented.
     """
     for role, settings in (("source", source), ("target", target)):
+        if settings is None:
+            continue
         if settings.database_url is not None:
             record = await PostgresStore.read_master_record(settings.database_url)
             where = redact_url(settings.database_url)
@@ -84,8 +87,47 @@ async def _root(engine: Cortex, tenant: str) -> tuple[int, bytes]:
     return proof.new_size, proof.new_root
 
 
+def _prepare_directory(source: Settings, directory: Path) -> Settings:
+    """Make `directory` a new data directory for the copy of `source`; its settings.
+
+    The key files come from the source's home: the signing key (the copied checkpoints are
+    signed with it, and the target's next ones must be too), the server secret and the API key
+    store (the service's keys keep working), the gate key (pending approval tokens stay valid).
+    Refused (ValidationError) when the directory already holds a database.
+    """
+    target = Settings.load(directory, embedder="none").with_overrides(database_url=None)
+    if target.home.resolve() == source.home.resolve() and source.database_url is None:
+        raise ValidationError("--from and --to name the same store")
+    if target.database_path.exists():
+        raise ValidationError(
+            f"--to {directory}: it already holds a database; the target of a copy must be a new"
+            " data directory"
+        )
+    for name, src, dst in (
+        ("signing key", source.signing_key_path, target.signing_key_path),
+        ("server secret", source.server_secret_path, target.server_secret_path),
+        ("gate key", source.gate_key_path, target.gate_key_path),
+    ):
+        if src.exists() and not dst.exists():
+            write_private_file(dst, read_private_file(src, name, f"{name} {src} is missing"))
+    if source.public_key_path.exists() and not target.public_key_path.exists():
+        target.public_key_path.write_bytes(source.public_key_path.read_bytes())
+    if source.service_database_path.exists() and not target.service_database_path.exists():
+        # SQLite's online backup: a consistent copy even while a server uses the source.
+        reader = apsw.Connection(str(source.service_database_path), flags=apsw.SQLITE_OPEN_READONLY)
+        writer = apsw.Connection(str(target.service_database_path))
+        try:
+            with writer.backup("main", reader, "main") as backup:
+                backup.step()
+        finally:
+            writer.close()
+            reader.close()
+    init_home(target)
+    return target
+
+
 async def _copy_vectors(
-    source: SqliteStore | PostgresStore, target: PostgresStore, tenant: str
+    source: SqliteStore | PostgresStore, target: SqliteStore | PostgresStore, tenant: str
 ) -> int:
     """Copy the stored vectors of `tenant`, matched by fact id (rowids differ between stores)."""
     after, copied = 0, 0
@@ -107,7 +149,7 @@ async def _open_raw(settings: Settings) -> SqliteStore | PostgresStore:
 async def _migrate(
     source: Settings, target: Settings, advance: Callable[[str, int, int], None]
 ) -> list[_Copied]:
-    """Copy every tenant of `source` into `target` (PostgreSQL); check every root.
+    """Copy every tenant of `source` into `target` (an initialised store); check every root.
 
     `advance(tenant, entries copied, entries in all)` reports progress after each tenant.
     """
@@ -128,7 +170,7 @@ async def _migrate(
         done = 0
         advance("", 0, total)
         raw_source = await _open_raw(source)
-        raw_target = await PostgresStore.open(str(target.database_url), pool_size=2)
+        raw_target = await _open_raw(target)
         try:
             for tenant in tenants:
                 with tempfile.TemporaryDirectory(prefix="cortex-migrate-") as tmp:
@@ -165,8 +207,9 @@ def migrate_store(
         str,
         typer.Option(
             "--to",
-            metavar="URL",
-            help="Target: a postgresql:// URL (a database without the source's tenants).",
+            metavar="PATH_OR_URL",
+            help="Target: a postgresql:// URL (a database without the source's tenants) or a"
+            " new data directory.",
         ),
     ],
     home: Home = None,
@@ -174,40 +217,39 @@ def migrate_store(
 ) -> None:
     """Copy every tenant's facts, ledger and checkpoints to another store, then prove the copy.
 
-    The source is a data directory (SQLite) or a postgresql:// URL; the target a postgresql://
-    URL (SQLite to PostgreSQL, or PostgreSQL to another PostgreSQL database). Entries, facts and
-    checkpoints are copied byte for byte (Merkle subtree hashes are rebuilt from the entries),
-    the full-text index is rebuilt and stored vectors are copied, with a progress bar on a
-    terminal. Afterwards the target must verify and every tenant's Merkle root must equal the
-    source's: the exit code is 1 otherwise. The target must not hold any of the source's
-    tenants yet.
+    Source and target are each a data directory (SQLite) or a postgresql:// URL: SQLite to
+    PostgreSQL, PostgreSQL to another PostgreSQL database or back to SQLite, SQLite to a new
+    SQLite file. Entries, facts and checkpoints are copied byte for byte (Merkle subtree hashes
+    are rebuilt from the entries), the full-text index is rebuilt and stored vectors are copied,
+    with a progress bar on a terminal. Afterwards the target must verify and every tenant's
+    Merkle root must equal the source's: the exit code is 1 otherwise. A PostgreSQL target must
+    not hold any of the source's tenants yet; a data directory target must not hold a database.
 
-    Refused (exit 2 or 4, nothing copied): a data directory as the target (the SQLite store
-    cannot restore a ledger with its Merkle subtree hashes yet), and an encrypted source or
-    target (the copy goes through a plaintext export; sealed rows and wrapped keys are not
-    carried).
+    Keys: with a PostgreSQL target they stay where they are: the signing key of a data directory
+    (--from PATH) signs the target's future checkpoints too, so use that directory as
+    CORTEX_HOME with the new URL. With --from URL, --home names the directory holding the keys.
+    A new data directory as the target gets the source home's signing key, server secret, API
+    keys and gate key, so it is a complete home of its own.
 
-    Keys stay where they are: the signing key of a data directory (--from PATH) signs the
-    target's future checkpoints too, so use that directory as CORTEX_HOME with the new URL. With
-    --from URL, --home names the directory holding the signing key.
+    Refused (exit 2 or 4, nothing copied): an encrypted source or target (the copy goes through
+    a plaintext export; sealed rows and wrapped keys are not carried).
 
     Examples:
 
         cortex migrate-store --from ~/.cortex --to postgresql://cortex@db/cortex
         cortex migrate-store --home ~/.cortex --from postgresql://db1/cortex \\
             --to postgresql://db2/cortex
+        cortex migrate-store --home ~/.cortex --from postgresql://db1/cortex --to ~/cortex-local
         CORTEX_HOME=~/.cortex CORTEX_DATABASE_URL=postgresql://cortex@db/cortex cortex stats
     """
-    if not is_database_url(target):
-        raise ValidationError(
-            f"--to {target}: the target must be a postgresql:// URL; copying into a SQLite data"
-            " directory is not supported (its store loads a bundle for verification only, without"
-            " Merkle subtree hashes or the tag index, so the copy would not be a working store)"
-        )
     src = _source_settings(source, home)
-    dst = Settings.load(src.home, database_url=target, embedder="none")
-    if src.database_url == dst.database_url:
-        raise ValidationError("--from and --to name the same store")
+    if is_database_url(target):
+        dst = Settings.load(src.home, database_url=target, embedder="none")
+        if src.database_url == dst.database_url:
+            raise ValidationError("--from and --to name the same store")
+    else:
+        asyncio.run(_refuse_encrypted(src, None))  # before the new directory is made
+        dst = _prepare_directory(src, Path(target).expanduser())
     console = stderr_console()
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(

@@ -103,6 +103,8 @@ def test_tokens_that_do_not_fit_are_refused_with_their_problem_types(
 
 def test_a_replayed_export_token_is_a_409(server: RunningServer, tmp_path: Path) -> None:
     admin = server.http(server.keys["admin"])
+    # The tenant needs a ledger to export (this test must not rely on the ones run before it).
+    assert admin.post("/v1/facts", json={"content": "an entry to export"}).status_code == 201
     asked = admin.get("/v1/export").json()
     approver = server.http(server.keys["approver"])
     token = approver.post(f"/v1/gate/{asked['approval']['id']}/approve").json()["token"]

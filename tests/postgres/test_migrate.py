@@ -1,4 +1,4 @@
-"""`cortex migrate-store`: SQLite or PostgreSQL to PostgreSQL, byte for byte; what it refuses."""
+"""`cortex migrate-store`: SQLite and PostgreSQL either way, byte for byte; what it refuses."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 import cortex
 from cortex import CortexSync, Settings
+from cortex.api.keys import KeyStore, parse_key_id
 from cortex.cli import app
 from cortex.cli.migrate import _migrate
 from cortex.search.embedder import MiniLMEmbedder
@@ -149,16 +150,16 @@ def test_migrate_store_reports_progress_up_to_every_entry(tmp_path: Path, pg_url
     assert sum(c.entries for c in copied) == 33
 
 
-def test_migrate_store_into_a_data_directory_is_refused_with_the_reason(tmp_path: Path) -> None:
+def test_an_encrypted_source_is_refused_before_a_new_directory_is_made(tmp_path: Path) -> None:
     source = Settings.load(tmp_path / "home", embedder="none")
-    cortex.init_home(source)
+    cortex.init_home(source, encrypt=True)
     with cortex.connect(source) as memory:
-        memory.store("one fact")
+        memory.store("a sealed fact")
     result = CliRunner().invoke(
         app, ["migrate-store", "--from", str(source.home), "--to", str(tmp_path / "other")]
     )
-    assert result.exit_code == 2
-    assert "not supported" in result.output
+    assert result.exit_code == 4
+    assert "encrypted at rest" in result.output
     assert not (tmp_path / "other").exists()
 
 
@@ -190,3 +191,105 @@ def test_migrate_store_refuses_an_encrypted_target(tmp_path: Path, pg_url: str) 
     assert "encrypted at rest" in result.output
     with cortex.connect(sealed) as target:
         assert target.tenants() == []
+
+
+def _assert_same_store(old: CortexSync, new: CortexSync, tenants: tuple[str, ...]) -> None:
+    assert new.verify().ok
+    for tenant in tenants:
+        assert old.checkpoints(tenant=tenant) == new.checkpoints(tenant=tenant)
+        size = old.stats(tenant=tenant).transactions
+        assert [old.inclusion_proof(s, tenant=tenant) for s in range(size)] == [
+            new.inclusion_proof(s, tenant=tenant) for s in range(size)
+        ]
+        assert old.consistency_proof(1, tenant=tenant) == new.consistency_proof(1, tenant=tenant)
+    assert old.list(include_inactive=True, limit=100) == new.list(include_inactive=True, limit=100)
+    assert new.list(tags=["q"], limit=100).items == old.list(tags=["q"], limit=100).items
+
+
+def test_migrate_store_restores_postgresql_into_a_new_data_directory(
+    tmp_path: Path, pg_url: str, pg_server: PgServer, embedder: MiniLMEmbedder
+) -> None:
+    """PostgreSQL -> SQLite: a working home of its own (proofs, search, appends, API keys)."""
+    name = pg_server.create_database()
+    try:
+        url = pg_server.url(name)
+        source = Settings.load(tmp_path / "home", embedder="none", checkpoint_every=8)
+        source = source.with_overrides(database_url=url)
+        cortex.init_home(source)
+        with cortex.connect(source, embedder=embedder) as memory:
+            _populate(memory)
+        with KeyStore.open(source) as keys:
+            api_key = keys.create("default", "writer").key
+        target_dir = tmp_path / "restored"
+        result = CliRunner().invoke(
+            app,
+            [
+                "migrate-store", "--home", str(source.home), "--from", url,
+                "--to", str(target_dir), "--json",
+            ],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        copied = {row["tenant"]: row for row in json.loads(result.stdout)}
+        assert set(copied) == {"default", "ops"}
+        assert all(row["ok"] for row in copied.values())
+        assert copied["default"]["vectors"] == 31  # 30 stores and the supersession's new fact
+        target = Settings.load(target_dir, embedder="none")
+        assert target.database_url is None
+        assert (target.signing_key_path.stat().st_mode & 0o777) == 0o600
+        with cortex.connect(source) as old, cortex.connect(target, embedder=embedder) as new:
+            _assert_same_store(old, new, ("default", "ops"))
+            assert new.search("archive bucket", mode="text")[0].fact.content.startswith("Queue 2")
+            hit = new.search("where does the second queue empty into?", k=1, mode="vector")[0]
+            assert hit.fact.content == "Queue 2 drains into the archive bucket"
+            size = old.stats().transactions
+            appended = new.store("a fact written after the move", tags=["q"])
+            assert appended.seq == size
+            assert new.checkpoint().tree_size == size + 1
+            assert new.verify().ok
+        with KeyStore.open(target) as keys:
+            # The copied API key store under the copied server secret: the key still checks.
+            found = keys.lookup(parse_key_id(api_key) or "")
+            assert found is not None
+            assert found[0].tenant == "default"
+            assert found[1] == keys.digest(api_key)
+    finally:
+        pg_server.drop_database(name)
+
+
+def test_migrate_store_copies_a_data_directory_into_a_new_one(tmp_path: Path) -> None:
+    source = Settings.load(tmp_path / "home", embedder="none", checkpoint_every=8)
+    cortex.init_home(source)
+    with cortex.connect(source) as memory:
+        _populate(memory)
+    target_dir = tmp_path / "copy"
+    result = CliRunner().invoke(
+        app, ["migrate-store", "--from", str(source.home), "--to", str(target_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    target = Settings.load(target_dir, embedder="none")
+    with cortex.connect(source) as old, cortex.connect(target) as new:
+        _assert_same_store(old, new, ("default", "ops"))
+        assert new.store("after the copy").seq == old.stats().transactions
+        assert new.verify().ok
+
+
+def test_migrate_store_refuses_a_directory_that_holds_a_database(tmp_path: Path) -> None:
+    source = Settings.load(tmp_path / "home", embedder="none")
+    cortex.init_home(source)
+    with cortex.connect(source) as memory:
+        memory.store("only in the source")
+    taken = Settings.load(tmp_path / "taken", embedder="none")
+    cortex.init_home(taken)
+    before = taken.database_path.read_bytes()
+    for target in (taken.home, source.home):
+        result = CliRunner().invoke(
+            app, ["migrate-store", "--from", str(source.home), "--to", str(target)]
+        )
+        assert result.exit_code == 2, result.output
+    assert (
+        "already holds a database"
+        in CliRunner()
+        .invoke(app, ["migrate-store", "--from", str(source.home), "--to", str(taken.home)])
+        .output
+    )
+    assert taken.database_path.read_bytes() == before

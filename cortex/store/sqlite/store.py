@@ -326,8 +326,33 @@ def _passing_rowids(
     return passing
 
 
+_IMPORT_FLUSH = 5000
+"""Rows of entries, nodes and tags staged by a bundle import before they are inserted."""
+
+
 def _node_key(level: int, index: int) -> tuple[int, int]:
     return ((index + 1) << level) - 1, level
+
+
+def _add_leaf(
+    nodes: list[Row],
+    tenant_id: int,
+    seq: int,
+    leaf: bytes,
+    frontier: tuple[tuple[int, int, bytes], ...],
+) -> tuple[tuple[int, int, bytes], ...]:
+    """Stage the Merkle nodes that leaf `seq` completes (as merkle.completed_subtrees: the leaf,
+    then a parent with each left sibling on the right edge while the index is odd) into `nodes`;
+    return the new frontier."""
+    edge = list(frontier)
+    level, index, node = 0, seq, leaf
+    nodes.append((tenant_id, seq, 0, node))
+    while index & 1:
+        node = node_hash(edge.pop()[2], node)
+        level, index = level + 1, index >> 1
+        nodes.append((tenant_id, *_node_key(level, index), node))
+    edge.append((level, index, node))
+    return tuple(edge)
 
 
 class SqliteStore:
@@ -786,18 +811,8 @@ class SqliteStore:
                 tx.hash,
             )
         )
-        # The nodes that leaf `seq` completes (as merkle.completed_subtrees): the leaf, then a
-        # parent with each left sibling on the right edge while the index is odd.
-        tenant_id = head.tenant_id
-        frontier = list(head.frontier)
-        level, index, node = 0, seq, leaf_hash(entry)
-        rows.nodes.append((tenant_id, seq, 0, node))
-        while index & 1:
-            node = node_hash(frontier.pop()[2], node)
-            level, index = level + 1, index >> 1
-            rows.nodes.append((tenant_id, ((index + 1) << level) - 1, level, node))
-        frontier.append((level, index, node))
-        return _Head(tenant_id, seq + 1, tx.hash, tuple(frontier)), seq
+        frontier = _add_leaf(rows.nodes, head.tenant_id, seq, leaf_hash(entry), head.frontier)
+        return _Head(head.tenant_id, seq + 1, tx.hash, frontier), seq
 
     def _apply_one(
         self, conn: apsw.Connection, request: WriteRequest, heads: dict[str, _Head]
@@ -2037,7 +2052,14 @@ class SqliteStore:
         return await self._run_read(read)
 
     async def import_bundle(self, path: Path) -> bundle.BundleHeader:
-        """Load a bundle's rows verbatim into this (empty) store, for `verify-export`."""
+        """Load a tenant's bundle verbatim (entries, facts, checkpoints) as a new tenant.
+
+        Entries, facts and checkpoints keep their bytes; Merkle subtree hashes and the tag
+        index are rebuilt as they are loaded, so the copy is a working store (proofs, appends):
+        `verify-export` loads a bundle this way to check it, `migrate-store` to restore it. One
+        transaction: a failure leaves nothing behind. The tenant must not exist yet (Conflict).
+        Search data is not in a bundle: reindex after.
+        """
         try:
             return await self._run_write(self._import_bundle, path)
         except apsw.ConstraintError as exc:
@@ -2049,16 +2071,18 @@ class SqliteStore:
         conn = self._conn()
         with conn:
             header, reader = bundle.read_bundle(path)
+            if _rows(conn, "SELECT 1 FROM tenants WHERE name = ?", (header.tenant,)):
+                raise Conflict(f"tenant {header.tenant!r} already exists in the target store")
             conn.execute(
-                "INSERT INTO tenants(name, created_at, next_seq, head_hash) VALUES (?, 0, ?, ?)",
-                (header.tenant, header.tree_size, header.head_hash),
+                "INSERT INTO tenants(name, created_at, next_seq, head_hash) VALUES (?, ?, ?, ?)",
+                (header.tenant, time.time_ns() // 1000, header.tree_size, header.head_hash),
             )
             tenant_id = conn.last_insert_rowid()
+            staged = _Rows()
+            frontier: tuple[tuple[int, int, bytes], ...] = ()
             for record in reader:
                 if isinstance(record, Transaction):
-                    conn.execute(
-                        f"INSERT INTO transactions(tenant_id, {_TX_COLUMNS})"
-                        " VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    staged.transactions.append(
                         (
                             tenant_id,
                             record.seq,
@@ -2070,8 +2094,10 @@ class SqliteStore:
                             record.payload_digest,
                             record.prev_hash,
                             record.hash,
-                        ),
+                        )
                     )
+                    leaf = leaf_hash(transaction_entry(record))
+                    frontier = _add_leaf(staged.nodes, tenant_id, record.seq, leaf, frontier)
                 elif isinstance(record, Fact):
                     conn.execute(
                         "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags,"
@@ -2102,6 +2128,7 @@ class SqliteStore:
                             record.purge_reason,
                         ),
                     )
+                    staged.tags.extend((tenant_id, tag, record.id) for tag in set(record.tags))
                 else:
                     conn.execute(
                         "INSERT INTO checkpoints(tenant_id, tree_size, root, ts, signature, key_id)"
@@ -2115,7 +2142,36 @@ class SqliteStore:
                             record.key_id,
                         ),
                     )
+                if len(staged.transactions) + len(staged.tags) >= _IMPORT_FLUSH:
+                    staged.flush(conn)
+            staged.flush(conn)
+        # Committed by another path than the writer's: read the clock, rowids and heads again.
+        self._load_write_state(conn)
         return header
+
+    async def import_vectors(self, tenant: str, vectors: Sequence[tuple[str, str, bytes]]) -> int:
+        """Store (fact id, model id, float32 bytes) vectors for facts of `tenant`; return how many.
+
+        Derived data (as `ReindexFacts`): a fact's existing vector is replaced; no ledger entry.
+        """
+        if not vectors:
+            return 0
+
+        def write() -> int:
+            conn = self._conn()
+            ident = self._tenant_id(conn, tenant)
+            if ident is None:
+                return 0
+            before = conn.total_changes()
+            with conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO fact_vectors(fact_rowid, tenant_id, model_id, vector)"
+                    " SELECT rowid_, tenant_id, ?, ? FROM facts WHERE tenant_id = ? AND id = ?",
+                    [(model, vector, ident[0], fact_id) for fact_id, model, vector in vectors],
+                )
+            return int(conn.total_changes() - before)
+
+        return await self._run_write(write)
 
 
 # RFC 4648 base32 to Crockford's alphabet (which ULIDs use).
