@@ -25,10 +25,12 @@ class Recording:
         self.dim = inner.dim
         self.model_id = inner.model_id
         self.batches: list[int] = []
+        self.calls: list[list[str]] = []
         self.poison = poison
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.batches.append(len(texts))
+        self.calls.append(list(texts))
         if self.poison in texts:
             raise ValueError("this batch cannot be embedded")
         return self.inner.embed(texts)
@@ -59,19 +61,13 @@ async def test_writes_go_to_the_model_one_call_at_a_time_in_arrival_order(
 ) -> None:
     """A write's texts are not merged with another write's (on a CPU that saves nothing, and
     every caller of a batch would wait for its last text)."""
-    seen: list[list[str]] = []
-
-    class Noting(Recording):
-        def embed(self, texts: Sequence[str]) -> np.ndarray:
-            seen.append(list(texts))
-            return super().embed(texts)
-
+    recording = Recording(embedder)
     with ThreadPoolExecutor(1) as pool:
-        batcher = EmbeddingBatcher(Noting(embedder), pool, max_batch=16)
+        batcher = EmbeddingBatcher(recording, pool, max_batch=16)
         calls = [TEXTS[i : i + 2] for i in range(0, 12, 2)]
         results = await asyncio.gather(*(batcher.embed(texts) for texts in calls))
         await batcher.aclose()
-    assert seen == calls
+    assert recording.calls == calls
     for texts, vectors in zip(calls, results, strict=True):
         np.testing.assert_allclose(vectors, embedder.embed(texts), atol=1e-5)
 
@@ -115,30 +111,6 @@ async def test_too_many_waiting_texts_is_overloaded(embedder: MiniLMEmbedder) ->
         await batcher.aclose()
 
 
-async def test_background_calls_wait_until_no_other_call_does(embedder: MiniLMEmbedder) -> None:
-    """Queries and inline writes go before vectors written in the background."""
-    seen: list[str] = []
-
-    class Noting(Recording):
-        def embed(self, texts: Sequence[str]) -> np.ndarray:
-            seen.extend(texts)
-            return super().embed(texts)
-
-    with ThreadPoolExecutor(1) as pool:
-        batcher = EmbeddingBatcher(Noting(embedder), pool, max_batch=2)
-        first = asyncio.create_task(batcher.embed(["running first"]))
-        await asyncio.sleep(0)  # the first batch is on the model thread now
-        behind = [
-            asyncio.create_task(batcher.embed([f"bg {i}"], lane="background")) for i in range(4)
-        ]
-        queries = [asyncio.create_task(batcher.embed([f"query {i}"])) for i in range(4)]
-        await asyncio.gather(first, *behind, *queries)
-        await batcher.aclose()
-    assert seen[0] == "running first"
-    assert seen[1:5] == [f"query {i}" for i in range(4)]
-    assert seen[5:] == [f"bg {i}" for i in range(4)]
-
-
 @pytest.mark.parametrize("held_lane", ["write", "background"])
 async def test_a_query_does_not_wait_for_a_write_or_background_call(
     embedder: MiniLMEmbedder, held_lane: Lane
@@ -176,17 +148,13 @@ async def test_a_query_does_not_wait_for_a_write_or_background_call(
 
 
 async def test_lanes_sharing_a_pool_take_turns_queries_first(embedder: MiniLMEmbedder) -> None:
-    seen: list[str] = []
-
-    class Noting(Recording):
-        def embed(self, texts: Sequence[str]) -> np.ndarray:
-            seen.extend(texts)
-            return super().embed(texts)
-
+    """On one pool, queries go before writes and writes before vectors written in the
+    background, whatever the order they arrived in."""
+    recording = Recording(embedder)
     with ThreadPoolExecutor(1) as pool:
-        batcher = EmbeddingBatcher(Noting(embedder), pool, max_batch=2)
+        batcher = EmbeddingBatcher(recording, pool, max_batch=2)
         first = asyncio.create_task(batcher.embed(["running first"]))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # the first call is on the model thread now
         calls = [
             asyncio.create_task(batcher.embed([f"{lane} {i}"], lane=lane))
             for i in range(2)
@@ -194,7 +162,7 @@ async def test_lanes_sharing_a_pool_take_turns_queries_first(embedder: MiniLMEmb
         ]
         await asyncio.gather(first, *calls)
         await batcher.aclose()
-    assert seen == [
+    assert [text for call in recording.calls for text in call] == [
         "running first", "query 0", "query 1", "write 0", "write 1", "background 0", "background 1"
     ]  # fmt: skip
 
