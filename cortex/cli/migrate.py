@@ -111,7 +111,8 @@ def _prepare_directory(source: Settings, directory: Path) -> Settings:
         if src.exists() and not dst.exists():
             write_private_file(dst, read_private_file(src, name, f"{name} {src} is missing"))
     if source.public_key_path.exists() and not target.public_key_path.exists():
-        target.public_key_path.write_bytes(source.public_key_path.read_bytes())
+        write_private_file(target.public_key_path, source.public_key_path.read_bytes())
+        target.public_key_path.chmod(0o644)  # the public half, for auditors
     if source.service_database_path.exists() and not target.service_database_path.exists():
         # SQLite's online backup: a consistent copy even while a server uses the source.
         reader = apsw.Connection(str(source.service_database_path), flags=apsw.SQLITE_OPEN_READONLY)

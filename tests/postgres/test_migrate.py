@@ -236,6 +236,7 @@ def test_migrate_store_restores_postgresql_into_a_new_data_directory(
         target = Settings.load(target_dir, embedder="none")
         assert target.database_url is None
         assert (target.signing_key_path.stat().st_mode & 0o777) == 0o600
+        assert target.public_key_path.read_bytes() == source.public_key_path.read_bytes()
         with cortex.connect(source) as old, cortex.connect(target, embedder=embedder) as new:
             _assert_same_store(old, new, ("default", "ops"))
             assert new.search("archive bucket", mode="text")[0].fact.content.startswith("Queue 2")
