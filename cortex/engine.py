@@ -658,9 +658,8 @@ class Cortex:
         """Index text and (with an embedder, unless not `embed`) vectors for `drafts`, computed
         off the event loop.
 
-        Vectors come from the embedding batcher, so the texts of concurrent writes (and
-        queries) share model batches; `background` ones run on the low-priority background
-        thread.
+        Vectors come from the embedding batcher: its write lane (one model call per write, on
+        the writes' embedding thread) or, `background`, its low-priority background lane.
         """
         if self._index_mode == "none":  # an encrypted store that keeps no search data
             return tuple(_NO_SEARCH_DATA for _ in drafts)

@@ -68,8 +68,8 @@ _Call = tuple[Sequence[str], "asyncio.Future[NDArray[np.float32]]"]
 
 
 class EmbeddingBatcher:
-    """Runs `embedder.embed` on thread pools, one batch at a time per pool, merging the calls
-    that wait in the same lane. `pool` serves writes, and every lane not given its own pool."""
+    """Runs `embedder.embed` on thread pools, one call at a time per pool, merging the queries
+    that wait together. `pool` serves writes, and every lane not given its own pool."""
 
     def __init__(
         self,
