@@ -90,6 +90,7 @@ from cortex.report.tally import parse_period
 from cortex.search.backfill import VectorBackfill
 from cortex.search.batching import EmbeddingBatcher, lower_thread_priority
 from cortex.search.embedder import Embedder, make_embedder
+from cortex.search.lease import FileLease, Lease, PostgresLease
 from cortex.search.searcher import MAX_TOP_K, Searcher, SearchMode, SearchOptions
 from cortex.search.text import index_text
 from cortex.shield.scanner import Shield, position, redact
@@ -354,10 +355,19 @@ class Cortex:
             and embedder is not None
             and self._index_mode in ("full", "vector")
         ):
+            # One process at a time embeds for the store (see cortex.search.lease).
+            lease: Lease = (
+                PostgresLease(settings.database_url)
+                if settings.database_url is not None
+                else FileLease(
+                    settings.database_path.with_name(f"{settings.database_path.name}.vectors.lock")
+                )
+            )
             self._backfill = VectorBackfill(
                 tenants=store.tenants,
                 pending=self._facts_without_vectors,
                 index=self._write_vectors,
+                lease=lease,
             )
         self._searcher = Searcher(
             store,

@@ -9,14 +9,21 @@ work of the embedding batcher (queries go first), and writes the vectors as deri
 Nothing is kept only in memory: "which facts lack a vector" is a query on the store, so a
 restart, a crash or another process's writes lose nothing; the task sweeps every tenant at
 start and every `sweep_seconds`, and at once for a tenant this process wrote to.
+
+With a `lease` (see cortex.search.lease), only the process holding it embeds: several processes
+serving one store would otherwise embed the same facts. The others try to take it at each sweep
+(at most once per `sweep_seconds`); `drain` embeds whatever the lease says.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+
+from cortex.search.lease import Lease
 
 __all__ = ["PendingRows", "VectorBackfill"]
 
@@ -42,8 +49,11 @@ class VectorBackfill:
         batch: int = 64,
         sweep_seconds: float = 5.0,
         max_tenants: int = 4096,
+        lease: Lease | None = None,
     ) -> None:
         self._tenants = tenants
+        self._lease = lease
+        self._next_try = 0.0  # monotonic time of the next attempt to take the lease
         self._pending = pending
         self._index = index
         self._batch = batch
@@ -82,11 +92,27 @@ class VectorBackfill:
         return done
 
     async def aclose(self) -> None:
-        """Stop the task; facts still without vectors are done by the next engine."""
+        """Stop the task and free the lease; facts still without vectors are done by the
+        process that takes it next (or the next engine)."""
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        if self._lease is not None:
+            await self._lease.release()
+
+    async def leading(self) -> bool:
+        """True if this process may embed now: it holds the lease (taking it when free, at
+        most once per `sweep_seconds`), or there is no lease."""
+        if self._lease is None:
+            return True
+        now = time.monotonic()
+        if now < self._next_try:
+            return False
+        if await self._lease.acquire():
+            return True
+        self._next_try = now + self._sweep_seconds
+        return False
 
     async def _run(self) -> None:
         while True:
@@ -99,6 +125,10 @@ class VectorBackfill:
             names = set(self._dirty)
             self._dirty.clear()
             try:
+                if not await self.leading():
+                    # Another process embeds for the store; look again at the next sweep.
+                    self._sweep_all = False
+                    continue
                 if self._sweep_all:
                     self._sweep_all = False
                     names.update(await self._tenants())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import apsw
+import numpy as np
 import pytest
 
 import cortex
@@ -127,3 +129,53 @@ def _counts(settings: Settings, rowid: int) -> tuple[int, int]:
 def test_the_setting_is_checked() -> None:
     with pytest.raises(ConfigError, match="vector_writes"):
         Settings.load("/tmp/x", vector_writes="later")
+
+
+class Counting:
+    """The real model, counting the texts it embeds."""
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner = inner
+        self.dim = inner.dim
+        self.model_id = inner.model_id
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+async def _wait_until_embedded(engine: cortex.Cortex, model_id: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while await engine._store.facts_to_index("default", model_id=model_id, after_rowid=0, limit=1):
+        assert time.monotonic() < deadline, "the background vectors were not written"
+        await asyncio.sleep(0.05)
+
+
+async def test_one_process_at_a_time_writes_the_background_vectors(
+    settings: Settings, embedder: MiniLMEmbedder
+) -> None:
+    """Two engines on one store (as two server workers): the one holding the lease embeds the
+    facts written through the other, which embeds nothing; when the holder closes, the other
+    takes over at its next sweep."""
+    background = settings.with_overrides(vector_writes="background")
+    first, second = Counting(embedder), Counting(embedder)
+    async with await cortex.open(background, embedder=second) as later:
+        async with await cortex.open(background, embedder=first) as holder:
+            assert holder._backfill is not None
+            assert later._backfill is not None
+            # `later` opened first but must not lead: take the lease from it for this test by
+            # closing its hold, then let `holder` take it.
+            await later._backfill._lease.release()  # type: ignore[union-attr]
+            later._backfill._next_try = time.monotonic() + 3600  # it does not try again yet
+            assert await holder._backfill.leading()
+            await later.store_many([{"content": text} for text in FACTS])
+            await _wait_until_embedded(holder, embedder.model_id, 60)
+            assert first.texts == len(FACTS)
+            assert second.texts == 0
+        # The holder closed and freed the lease: `later` takes it at its next try.
+        later._backfill._next_try = 0.0
+        one = await later.store("written after the holder closed")
+        await _wait_until_embedded(later, embedder.model_id, 60)
+        assert second.texts == 1
+        assert (await later.search("after the holder closed", mode="vector", k=1))[0].fact == one
