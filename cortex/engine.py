@@ -734,10 +734,12 @@ class Cortex:
         *,
         background: bool = True,
     ) -> None:
-        """Index `rows` (rowid, content, tags JSON) of `facts_to_index` again: text and vectors."""
+        """Index `rows` (rowid, content, tags JSON) of `facts_to_index` again: text and vectors,
+        or (`background`: vectors written behind facts stored with their text) vectors alone."""
         drafts = [_IndexDraft(content, tuple(json.loads(tags))) for _, content, tags in rows]
         search = await self._search_data(drafts, background=background)
-        await self._write(ReindexFacts(tenant, tuple(r[0] for r in rows), search))
+        rowids = tuple(r[0] for r in rows)
+        await self._write(ReindexFacts(tenant, rowids, search, text=not background))
 
     async def flush_vectors(self, *, tenant: str | None = None) -> int:
         """Wait until every fact (of `tenant`, or of every tenant) has its vector; how many

@@ -130,6 +130,9 @@ class ReindexFacts:
     tenant: str
     rowids: tuple[int, ...]
     search: tuple[SearchData, ...]
+    text: bool = True
+    """Replace the full-text rows too; False writes the vectors alone (vectors written behind
+    facts whose text rows were written with them: rewriting those is wasted index work)."""
 
     @property
     def weight(self) -> int:

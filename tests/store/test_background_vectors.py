@@ -16,7 +16,7 @@ from cortex import Settings
 from cortex.engine import _IndexDraft
 from cortex.errors import ConfigError
 from cortex.search.embedder import MiniLMEmbedder
-from cortex.store.base import ReindexFacts
+from cortex.store.base import ReindexFacts, SearchData
 
 FACTS = [
     "the billing service is owned by the payments team",
@@ -179,3 +179,22 @@ async def test_one_process_at_a_time_writes_the_background_vectors(
         await _wait_until_embedded(later, embedder.model_id, 60)
         assert second.texts == 1
         assert (await later.search("after the holder closed", mode="vector", k=1))[0].fact == one
+
+
+async def test_vectors_written_behind_leave_the_text_index_alone(
+    settings: Settings, embedder: MiniLMEmbedder
+) -> None:
+    """A vectors-only reindex (what the background task writes) changes no text row: given
+    empty text, the fact is still found by its words; a full reindex would have emptied them."""
+    async with await cortex.open(settings) as engine:
+        fact = await engine.store("the nightly backup job writes to bucket cold-7")
+        (row,) = await engine._store.facts_to_index(
+            "default", model_id=embedder.model_id, after_rowid=0, limit=10
+        )
+        vector = embedder.embed([fact.content])[0].tobytes()
+        blank = SearchData("", "", vector, embedder.model_id)
+        assert await engine._write(ReindexFacts("default", (row[0],), (blank,), text=False)) == 1
+        assert [h.fact.id for h in await engine.search("cold-7 bucket", mode="text")] == [fact.id]
+        assert await engine._store.last_vector_rowid("default") == row[0]
+        assert await engine._write(ReindexFacts("default", (row[0],), (blank,))) == 1
+        assert await engine.search("cold-7 bucket", mode="text") == []

@@ -1448,9 +1448,10 @@ class PostgresStore:
         ]
         if not pairs:
             return 0
-        await _insert_texts(
-            cur, [(r, head.tenant_id, d.text, d.tags) for r, d in pairs], replace=True
-        )
+        if request.text:
+            await _insert_texts(
+                cur, [(r, head.tenant_id, d.text, d.tags) for r, d in pairs], replace=True
+            )
         vectors = [
             (r, head.tenant_id, d.model_id, _as_vector(d.vector))
             for r, d in pairs

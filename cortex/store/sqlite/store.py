@@ -1048,11 +1048,12 @@ class SqliteStore:
         # A fact purged since its text was read keeps no search data: skip it (the reindex or
         # background vector write read it before the purge committed).
         rows = [(r, d) for r, d in zip(request.rowids, request.search, strict=True) if not found[r]]
-        conn.executemany("DELETE FROM fact_text WHERE rowid = ?", [(r,) for r, _ in rows])
-        conn.executemany(
-            "INSERT INTO fact_text(rowid, content, tags) VALUES (?, ?, ?)",
-            [(r, d.text, d.tags) for r, d in rows],
-        )
+        if request.text:
+            conn.executemany("DELETE FROM fact_text WHERE rowid = ?", [(r,) for r, _ in rows])
+            conn.executemany(
+                "INSERT INTO fact_text(rowid, content, tags) VALUES (?, ?, ?)",
+                [(r, d.text, d.tags) for r, d in rows],
+            )
         conn.executemany(
             "INSERT OR REPLACE INTO fact_vectors(fact_rowid, tenant_id, model_id, vector)"
             " VALUES (?, ?, ?, ?)",
