@@ -1,10 +1,11 @@
 """Vectors written behind the facts (setting `vector_writes = "background"`).
 
 A write then commits its facts with their text index only and is acknowledged without waiting
-for the model; this task embeds the facts that have no vector yet, oldest first, as background
-work of the embedding batcher (queries go first), and writes the vectors as derived data
-(`ReindexFacts`: no ledger entry). Until then a fact is found by its words but not by meaning;
-`Cortex.flush_vectors()` waits until every fact has its vector.
+for the model; this task embeds the facts that have no vector yet, oldest first, in the
+embedding batcher's low-priority background lane, and writes the vectors alone as derived data
+(`ReindexFacts(text=False)`: no ledger entry, the text rows untouched). Until then a fact is
+found by its words but not by meaning; `Cortex.flush_vectors()` waits until every fact has its
+vector.
 
 Nothing is kept only in memory: "which facts lack a vector" is a query on the store, so a
 restart, a crash or another process's writes lose nothing; the task sweeps every tenant at

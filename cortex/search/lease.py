@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Protocol
 
@@ -82,9 +83,11 @@ class FileLease:
 class PostgresLease:
     """A session-level advisory lock on a connection of its own to `url`."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0, recheck_seconds: float = 5.0) -> None:
         self._url = url
         self._timeout = timeout
+        self._recheck_seconds = recheck_seconds
+        self._checked_at = 0.0  # monotonic time the held session last answered
         self._conn: psycopg.AsyncConnection[tuple[object, ...]] | None = None
         self._attempt = asyncio.Lock()  # one attempt at a time (as FileLease)
 
@@ -94,8 +97,11 @@ class PostgresLease:
 
     async def _acquire(self) -> bool:
         if self._conn is not None:
+            if time.monotonic() - self._checked_at < self._recheck_seconds:
+                return True  # asked after every write: the session is checked now and then
             try:
                 await self._conn.execute("SELECT 1")  # still connected: still held
+                self._checked_at = time.monotonic()
                 return True
             except psycopg.Error:
                 await self.release()  # the session ended, and the lock with it
@@ -118,6 +124,7 @@ class PostgresLease:
             await conn.close()
             return False
         self._conn = conn
+        self._checked_at = time.monotonic()
         return True
 
     async def release(self) -> None:
