@@ -58,7 +58,13 @@ class FileLease:
     async def acquire(self) -> bool:
         async with self._attempt:
             if self._fd is None:
-                self._fd = await asyncio.to_thread(self._take)
+                taking = asyncio.ensure_future(asyncio.to_thread(self._take))
+                try:
+                    self._fd = await asyncio.shield(taking)
+                except asyncio.CancelledError:
+                    # The thread takes the lock (or not) all the same: free it once it has.
+                    taking.add_done_callback(_close_taken)
+                    raise
             return self._fd is not None
 
     def _take(self) -> int | None:
@@ -78,6 +84,14 @@ class FileLease:
         fd, self._fd = self._fd, None
         if fd is not None and fd >= 0:
             os.close(fd)  # frees the flock
+
+
+def _close_taken(taking: asyncio.Future[int | None]) -> None:
+    """Close the descriptor a cancelled FileLease attempt got (freeing its lock)."""
+    if not taking.cancelled() and taking.exception() is None:
+        fd = taking.result()
+        if fd is not None and fd >= 0:
+            os.close(fd)
 
 
 class PostgresLease:
@@ -120,6 +134,9 @@ class PostgresLease:
             await conn.close()
             logger.warning("cannot take the vector lease: %s", exc)
             return False
+        except asyncio.CancelledError:
+            await asyncio.shield(conn.close())  # a session left open would keep the lock
+            raise
         if row is None or row[0] is not True:
             await conn.close()
             return False

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import apsw
@@ -145,6 +145,13 @@ class Counting:
         return self.inner.embed(texts)
 
 
+async def _until(condition: Callable[[], Awaitable[bool]], seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while not await condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        await asyncio.sleep(0.05)
+
+
 async def _wait_until_embedded(engine: cortex.Cortex, model_id: str, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while await engine._store.facts_to_index("default", model_id=model_id, after_rowid=0, limit=1):
@@ -160,25 +167,27 @@ async def test_one_process_at_a_time_writes_the_background_vectors(
     takes over at its next sweep."""
     background = settings.with_overrides(vector_writes="background")
     first, second = Counting(embedder), Counting(embedder)
-    async with await cortex.open(background, embedder=second) as later:
-        async with await cortex.open(background, embedder=first) as holder:
-            assert holder._backfill is not None
+    holder = await cortex.open(background, embedder=first)
+    try:
+        assert holder._backfill is not None
+        await _until(holder._backfill.leading)  # opened first: takes the lease at once
+        async with await cortex.open(background, embedder=second) as later:
             assert later._backfill is not None
-            # `later` opened first but must not lead: take the lease from it for this test by
-            # closing its hold, then let `holder` take it.
-            await later._backfill._lease.release()  # type: ignore[union-attr]
-            later._backfill._next_try = time.monotonic() + 3600  # it does not try again yet
-            assert await holder._backfill.leading()
             await later.store_many([{"content": text} for text in FACTS])
-            await _wait_until_embedded(holder, embedder.model_id, 60)
+            await _wait_until_embedded(holder, embedder.model_id, 60)  # at its next sweep
             assert first.texts == len(FACTS)
             assert second.texts == 0
-        # The holder closed and freed the lease: `later` takes it at its next try.
-        later._backfill._next_try = 0.0
-        one = await later.store("written after the holder closed")
-        await _wait_until_embedded(later, embedder.model_id, 60)
-        assert second.texts == 1
-        assert (await later.search("after the holder closed", mode="vector", k=1))[0].fact == one
+            # The holder closes and frees the lease: `later` takes it at its next try (made
+            # now rather than in up to 5 s) and embeds its own writes from then on.
+            await holder.aclose()
+            later._backfill._next_try = 0.0
+            one = await later.store("written after the holder closed")
+            await _wait_until_embedded(later, embedder.model_id, 60)
+            assert second.texts == 1
+            hits = await later.search("after the holder closed", mode="vector", k=1)
+            assert hits[0].fact == one
+    finally:
+        await holder.aclose()
 
 
 async def test_vectors_written_behind_leave_the_text_index_alone(
