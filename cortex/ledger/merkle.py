@@ -29,12 +29,15 @@ import hashlib
 from collections.abc import Callable, Sequence
 
 __all__ = [
+    "Frontier",
     "SubtreeKey",
     "completed_subtrees",
     "consistency_proof",
     "consistency_proof_from_subtrees",
+    "extend_frontier",
     "inclusion_proof",
     "inclusion_proof_from_subtrees",
+    "last_leaf",
     "leaf_hash",
     "merkle_root",
     "node_hash",
@@ -498,6 +501,33 @@ def subtree_keys_for_consistency(old_size: int, new_size: int) -> set[SubtreeKey
 def subtree_keys_for_root(tree_size: int) -> set[SubtreeKey]:
     """Exactly the keys `root_from_subtrees` reads; same preconditions."""
     return _recorded_keys(lambda get: root_from_subtrees(tree_size, get))
+
+
+Frontier = tuple[tuple[int, int, bytes], ...]
+"""The complete subtrees on a tree's right edge, left to right, as (level, index, hash)."""
+
+
+def last_leaf(level: int, index: int) -> int:
+    """The last leaf that node (level, index) covers (the stores key their nodes by it, so that
+    key order is the order in which nodes complete)."""
+    return ((index + 1) << level) - 1
+
+
+def extend_frontier(
+    frontier: Frontier, leaf_index: int, leaf: bytes
+) -> tuple[list[tuple[int, int, bytes]], Frontier]:
+    """Append leaf ``leaf_index`` to a tree whose right edge is ``frontier``: the nodes that
+    become complete (as ``completed_subtrees``, each left sibling taken from the frontier) and
+    the new frontier. The frontier must be that of a tree of ``leaf_index`` leaves."""
+    edge = list(frontier)
+    level, index, node = 0, leaf_index, leaf
+    nodes = [(level, index, node)]
+    while index & 1:
+        node = node_hash(edge.pop()[2], node)
+        level, index = level + 1, index >> 1
+        nodes.append((level, index, node))
+    edge.append((level, index, node))
+    return nodes, tuple(edge)
 
 
 def completed_subtrees(

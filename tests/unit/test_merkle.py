@@ -14,8 +14,10 @@ from cortex.ledger.merkle import (
     completed_subtrees,
     consistency_proof,
     consistency_proof_from_subtrees,
+    extend_frontier,
     inclusion_proof,
     inclusion_proof_from_subtrees,
+    last_leaf,
     leaf_hash,
     merkle_root,
     node_hash,
@@ -839,3 +841,21 @@ def test_store_provers_reject_a_stored_hash_of_the_wrong_length() -> None:
         inclusion_proof_from_subtrees(0, 5, corrupt)
     with pytest.raises(ValueError, match="not a 32-byte hash"):
         consistency_proof_from_subtrees(3, 5, corrupt)
+
+
+def test_extend_frontier_completes_the_same_nodes_and_keeps_the_right_edge() -> None:
+    """Appending leaf after leaf through the frontier gives the nodes `completed_subtrees`
+    gives from all stored nodes, and the frontier's hashes fold to the tree's root."""
+    stored: dict[tuple[int, int], bytes] = {}
+    frontier: tuple[tuple[int, int, bytes], ...] = ()
+    entries = [f"entry {n}".encode() for n in range(37)]
+    leaves = [leaf_hash(entry) for entry in entries]
+    for n, leaf in enumerate(leaves):
+        done, frontier = extend_frontier(frontier, n, leaf)
+        assert done == completed_subtrees(n, leaf, lambda lv, i: stored[(lv, i)])
+        stored.update({(lv, i): h for lv, i, h in done})
+        assert all(last_leaf(lv, i) == n for lv, i, _ in done)
+        root = frontier[-1][2]
+        for _, _, left in reversed(frontier[:-1]):
+            root = node_hash(left, root)
+        assert root == merkle_root(entries[: n + 1])

@@ -62,9 +62,10 @@ from cortex.ledger import bundle
 from cortex.ledger.chain import build_transaction, chain_hash, transaction_entry
 from cortex.ledger.merkle import (
     consistency_proof_from_subtrees,
+    extend_frontier,
     inclusion_proof_from_subtrees,
+    last_leaf,
     leaf_hash,
-    node_hash,
     root_from_subtrees,
     subtree_keys_for_consistency,
     subtree_keys_for_inclusion,
@@ -436,7 +437,7 @@ def _as_vector(data: bytes) -> NDArray[np.float32]:
 
 
 def _node_key(level: int, index: int) -> tuple[int, int]:
-    return ((index + 1) << level) - 1, level
+    return last_leaf(level, index), level
 
 
 def _frontier_keys(size: int) -> list[tuple[int, int]]:
@@ -826,7 +827,7 @@ class PostgresStore:
         actor = plan.request.actor
         version = head.key_version if self._cipher is not None else None
         seq, prev = head.next_seq, head.head_hash
-        frontier = list(head.frontier)
+        frontier = head.frontier
         plan.first_seq = seq
         transactions, nodes, facts, tags = (
             staged.transactions,
@@ -864,14 +865,8 @@ class PostgresStore:
                     tx_hash,
                 )
             )
-            # The nodes that leaf `seq` completes (as merkle.completed_subtrees).
-            level, index, node = 0, seq, leaf_hash(entry)
-            nodes.append((tenant_id, seq, 0, node))
-            while index & 1:
-                node = node_hash(frontier.pop()[2], node)
-                level, index = level + 1, index >> 1
-                nodes.append((tenant_id, ((index + 1) << level) - 1, level, node))
-            frontier.append((level, index, node))
+            done, frontier = extend_frontier(frontier, seq, leaf_hash(entry))
+            nodes.extend((tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
             facts.append((row[0], fact_id, tenant_id, *row[2:], seq, version))
             tags.extend((tenant_id, tag, fact_id) for tag in draft.tags)
             seq, prev = seq + 1, tx_hash
@@ -879,7 +874,7 @@ class PostgresStore:
             head,
             next_seq=seq,
             head_hash=prev,
-            frontier=tuple(frontier),
+            frontier=frontier,
             last_ts=max(head.last_ts, plan.stamps[-1]) if plan.stamps else head.last_ts,
         )
 
@@ -1115,18 +1110,9 @@ class PostgresStore:
                 tx.hash,
             )
         )
-        # The nodes that leaf `seq` completes (as merkle.completed_subtrees): the leaf, then a
-        # parent with each left sibling on the right edge while the index is odd.
-        tenant_id = head.tenant_id
-        frontier = list(head.frontier)
-        level, index, node = 0, seq, leaf_hash(entry)
-        rows.nodes.append((tenant_id, seq, 0, node))
-        while index & 1:
-            node = node_hash(frontier.pop()[2], node)
-            level, index = level + 1, index >> 1
-            rows.nodes.append((tenant_id, ((index + 1) << level) - 1, level, node))
-        frontier.append((level, index, node))
-        return replace(head, next_seq=seq + 1, head_hash=tx.hash, frontier=tuple(frontier)), seq
+        done, frontier = extend_frontier(head.frontier, seq, leaf_hash(entry))
+        rows.nodes.extend((head.tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
+        return replace(head, next_seq=seq + 1, head_hash=tx.hash, frontier=frontier), seq
 
     def _insert_fact(
         self,
@@ -1699,8 +1685,8 @@ class PostgresStore:
             ([w[0] for w in wanted], [w[1] for w in wanted], tenant_id),
         )
         found = {}
-        for last_leaf, level, h in rows:
-            found[(level, ((last_leaf + 1) >> level) - 1)] = bytes(h)
+        for last, level, h in rows:
+            found[(level, ((last + 1) >> level) - 1)] = bytes(h)
         if len(found) != len(keys):
             raise StoreError("the ledger's Merkle nodes are incomplete; run `cortex verify`")
         return found
@@ -2608,16 +2594,10 @@ class PostgresStore:
                 tx.hash,
             )
         )
-        frontier = list(head.frontier)
-        level, index, node = 0, tx.seq, leaf_hash(transaction_entry(tx))
-        staged.nodes.append((head.tenant_id, tx.seq, 0, node))
-        while index & 1:
-            node = node_hash(frontier.pop()[2], node)
-            level, index = level + 1, index >> 1
-            staged.nodes.append((head.tenant_id, ((index + 1) << level) - 1, level, node))
-        frontier.append((level, index, node))
+        done, frontier = extend_frontier(head.frontier, tx.seq, leaf_hash(transaction_entry(tx)))
+        staged.nodes.extend((head.tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
         ts = max(head.last_ts, to_micros(parse_ts(tx.ts)))
-        return _Head(head.tenant_id, tx.seq + 1, tx.hash, tuple(frontier), ts)
+        return _Head(head.tenant_id, tx.seq + 1, tx.hash, frontier, ts)
 
     async def import_vectors(self, tenant: str, vectors: Sequence[tuple[str, str, bytes]]) -> int:
         """Store (fact id, model id, float32 bytes) vectors for facts of `tenant`; return how many.

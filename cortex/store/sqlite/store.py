@@ -51,8 +51,11 @@ from cortex.errors import (
 from cortex.ledger import bundle
 from cortex.ledger.chain import build_transaction, transaction_entry
 from cortex.ledger.merkle import (
+    Frontier,
     consistency_proof_from_subtrees,
+    extend_frontier,
     inclusion_proof_from_subtrees,
+    last_leaf,
     leaf_hash,
     node_hash,
     root_from_subtrees,
@@ -331,28 +334,7 @@ _IMPORT_FLUSH = 5000
 
 
 def _node_key(level: int, index: int) -> tuple[int, int]:
-    return ((index + 1) << level) - 1, level
-
-
-def _add_leaf(
-    nodes: list[Row],
-    tenant_id: int,
-    seq: int,
-    leaf: bytes,
-    frontier: tuple[tuple[int, int, bytes], ...],
-) -> tuple[tuple[int, int, bytes], ...]:
-    """Stage the Merkle nodes that leaf `seq` completes (as merkle.completed_subtrees: the leaf,
-    then a parent with each left sibling on the right edge while the index is odd) into `nodes`;
-    return the new frontier."""
-    edge = list(frontier)
-    level, index, node = 0, seq, leaf
-    nodes.append((tenant_id, seq, 0, node))
-    while index & 1:
-        node = node_hash(edge.pop()[2], node)
-        level, index = level + 1, index >> 1
-        nodes.append((tenant_id, *_node_key(level, index), node))
-    edge.append((level, index, node))
-    return tuple(edge)
+    return last_leaf(level, index), level
 
 
 class SqliteStore:
@@ -811,7 +793,8 @@ class SqliteStore:
                 tx.hash,
             )
         )
-        frontier = _add_leaf(rows.nodes, head.tenant_id, seq, leaf_hash(entry), head.frontier)
+        done, frontier = extend_frontier(head.frontier, seq, leaf_hash(entry))
+        rows.nodes.extend((head.tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
         return _Head(head.tenant_id, seq + 1, tx.hash, frontier), seq
 
     def _apply_one(
@@ -1380,8 +1363,8 @@ class SqliteStore:
         wanted = [_node_key(level, index) for level, index in keys]
         values = ",".join("(?, ?)" for _ in wanted)
         params: list[int] = [tenant_id]
-        for last_leaf, level in wanted:
-            params += [last_leaf, level]
+        for last, level in wanted:
+            params += [last, level]
         rows = _rows(
             conn,
             "SELECT last_leaf, level, hash FROM merkle_nodes WHERE tenant_id = ?"
@@ -1389,8 +1372,8 @@ class SqliteStore:
             params,
         )
         found = {}
-        for last_leaf, level, h in rows:
-            found[(level, ((last_leaf + 1) >> level) - 1)] = h
+        for last, level, h in rows:
+            found[(level, ((last + 1) >> level) - 1)] = h
         if len(found) != len(keys):
             raise StoreError("the ledger's Merkle nodes are incomplete; run `cortex verify`")
         return found
@@ -2080,7 +2063,7 @@ class SqliteStore:
             )
             tenant_id = conn.last_insert_rowid()
             staged = _Rows()
-            frontier: tuple[tuple[int, int, bytes], ...] = ()
+            frontier: Frontier = ()
             for record in reader:
                 if isinstance(record, Transaction):
                     staged.transactions.append(
@@ -2098,7 +2081,8 @@ class SqliteStore:
                         )
                     )
                     leaf = leaf_hash(transaction_entry(record))
-                    frontier = _add_leaf(staged.nodes, tenant_id, record.seq, leaf, frontier)
+                    done, frontier = extend_frontier(frontier, record.seq, leaf)
+                    staged.nodes.extend((tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
                 elif isinstance(record, Fact):
                     conn.execute(
                         "INSERT INTO facts(id, tenant_id, project, content, fact_type, tags,"
