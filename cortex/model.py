@@ -119,6 +119,30 @@ class FactDraft:
             seq=seq,
         )
 
+    def digest(
+        self, *, fact_id: str, tenant: str, created_at: int, supersedes: str | None = None
+    ) -> bytes:
+        """SHA-256 of the canonical record of the fact this draft becomes as `fact_id` at
+        `created_at` (microseconds): the same bytes as `as_fact(...).digest()`, from the
+        draft's canonical tags and meta text (what the stores log)."""
+        return sha256(
+            fact_record_bytes(
+                id=fact_id,
+                tenant=tenant,
+                project=self.project,
+                content=self.content,
+                fact_type=self.fact_type,
+                tags_json=self.tags_json,
+                source=self.source,
+                confidence=self.confidence,
+                valid_from=created_at if self.valid_from is None else to_micros(self.valid_from),
+                valid_until=None if self.valid_until is None else to_micros(self.valid_until),
+                supersedes=supersedes,
+                created_at=created_at,
+                meta_json=self.meta_json,
+            )
+        )
+
     def __post_init__(self) -> None:
         if not isinstance(self.content, str) or not self.content.strip():
             raise ValidationError("content must be a non-empty string")

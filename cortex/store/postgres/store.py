@@ -40,7 +40,6 @@ from cortex.canonical import (
     ZERO_HASH,
     canonical_json,
     entry_bytes,
-    fact_record_bytes,
     format_ts,
     from_micros,
     parse_ts,
@@ -777,23 +776,7 @@ class PostgresStore:
             fact_id = _fact_id(ts, bits)
             valid_from = ts if draft.valid_from is None else to_micros(draft.valid_from)
             valid_until = None if draft.valid_until is None else to_micros(draft.valid_until)
-            digest = sha256(
-                fact_record_bytes(
-                    id=fact_id,
-                    tenant=tenant,
-                    project=draft.project,
-                    content=draft.content,
-                    fact_type=draft.fact_type,
-                    tags_json=draft.tags_json,
-                    source=draft.source,
-                    confidence=draft.confidence,
-                    valid_from=valid_from,
-                    valid_until=valid_until,
-                    supersedes=None,
-                    created_at=ts,
-                    meta_json=draft.meta_json,
-                )
-            )
+            digest = draft.digest(fact_id=fact_id, tenant=tenant, created_at=ts)
             content, meta = draft.content, draft.meta_json
             if seal is not None:
                 # Sealed after the digest: the ledger covers the plaintext, the row ciphertext.
@@ -1141,23 +1124,7 @@ class PostgresStore:
         meta_json = draft.meta_json
         valid_from = to_micros(fact.valid_from)
         valid_until = None if fact.valid_until is None else to_micros(fact.valid_until)
-        digest = sha256(
-            fact_record_bytes(
-                id=fact.id,
-                tenant=tenant,
-                project=fact.project,
-                content=fact.content,
-                fact_type=fact.fact_type,
-                tags_json=tags_json,
-                source=fact.source,
-                confidence=fact.confidence,
-                valid_from=valid_from,
-                valid_until=valid_until,
-                supersedes=supersedes,
-                created_at=ts,
-                meta_json=meta_json,
-            )
-        )
+        digest = draft.digest(fact_id=fact.id, tenant=tenant, created_at=ts, supersedes=supersedes)
         payload: dict[str, Any] = {"fact_digest": digest.hex()}
         payload_bytes = None
         if supersedes is not None:

@@ -31,10 +31,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cortex.canonical import (
     ZERO_HASH,
     canonical_json,
-    fact_record_bytes,
     format_ts,
     from_micros,
-    sha256,
     to_micros,
 )
 from cortex.errors import (
@@ -1072,23 +1070,7 @@ class SqliteStore:
         meta_json = draft.meta_json
         valid_from = to_micros(fact.valid_from)
         valid_until = None if fact.valid_until is None else to_micros(fact.valid_until)
-        digest = sha256(
-            fact_record_bytes(
-                id=fact.id,
-                tenant=tenant,
-                project=fact.project,
-                content=fact.content,
-                fact_type=fact.fact_type,
-                tags_json=tags_json,
-                source=fact.source,
-                confidence=fact.confidence,
-                valid_from=valid_from,
-                valid_until=valid_until,
-                supersedes=supersedes,
-                created_at=ts,
-                meta_json=meta_json,
-            )
-        )
+        digest = draft.digest(fact_id=fact.id, tenant=tenant, created_at=ts, supersedes=supersedes)
         payload: dict[str, Any] = {"fact_digest": digest.hex()}
         payload_bytes = None
         if supersedes is not None:
