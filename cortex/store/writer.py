@@ -121,8 +121,14 @@ class GroupCommitWriter:
             try:
                 await asyncio.shield(self._task)
             except asyncio.CancelledError:
-                if self._closed or not self._task.cancelled():
-                    raise  # the supervisor itself is being cancelled (close)
+                me = asyncio.current_task()
+                if self._closed or not self._task.cancelled() or (me and me.cancelling()):
+                    # The supervisor itself is being cancelled: by close(), or by the loop's
+                    # end (asyncio.run cancels every task left at once, in no fixed order, so
+                    # the drain task may be cancelled first). Never restart then: nobody would
+                    # cancel the new drain task and the program would not exit.
+                    self._task.cancel()
+                    raise
                 # Only the drain task was cancelled: treat it as a crash and restart.
                 self._fail_in_flight(
                     WriterCrashed("the writer was cancelled; the write was not committed")

@@ -227,3 +227,70 @@ async def test_a_writer_that_gives_up_fails_every_waiting_caller_instead_of_hang
         await asyncio.gather(*tasks, return_exceptions=True)
         intruder.close()
         await store.close()
+
+
+@pytest.mark.timeout(60)
+async def test_a_writer_cancelled_with_its_drain_task_in_one_sweep_stops() -> None:
+    """`asyncio.run` ends a program by cancelling every task left at once, in no fixed order.
+    When the drain task's cancellation lands first, the supervisor must still stop (its own
+    cancellation is not a crash of the drain task to restart from): a restarted drain task is
+    one nobody cancels, and the program never exits."""
+    applied: list[int] = []
+
+    async def apply(requests: Any) -> list[Any]:
+        applied.append(len(requests))
+        return [[] for _ in requests]
+
+    writer = GroupCommitWriter(apply, queue_size=4, batch_max=10, timeout=1.0)
+    writer.start()
+    assert await _eventually(lambda: writer.running)
+    drain, supervisor = writer._task, writer._supervisor
+    assert drain is not None
+    assert supervisor is not None
+    try:
+        drain.cancel()
+        supervisor.cancel()
+        done, _ = await asyncio.wait([supervisor], timeout=5)
+        assert supervisor in done, "the supervisor swallowed its own cancellation"
+        assert supervisor.cancelled()
+        await asyncio.sleep(0.05)
+        assert not writer.running, "a drain task was started after the supervisor was cancelled"
+        assert writer.stats.restarts == 0
+    finally:
+        # On failure, stop what the writer left so the test fails instead of hanging.
+        writer._closed = True
+        for task in (writer._task, writer._supervisor):
+            if task is not None:
+                task.cancel()
+
+
+@pytest.mark.timeout(120)
+def test_a_program_that_ends_without_closing_its_engine_exits(
+    make_home: Callable[..., Settings], tmp_path: Any
+) -> None:
+    """Leaving `asyncio.run` with an open engine (no `aclose`, here after an error) ends the
+    program: the tasks the engine left are cancelled by asyncio and none of them starts again.
+    Run three times: the order in which asyncio cancels the leftover tasks is not fixed."""
+    import subprocess
+    import sys
+
+    settings = make_home()
+    script = tmp_path / "forgets_to_close.py"
+    script.write_text(
+        "import asyncio, sys\n"
+        "import cortex\n"
+        "async def main() -> None:\n"
+        "    engine = await cortex.open(sys.argv[1], embedder=None)\n"
+        "    await engine.store_many([{'content': f'fact {i}'} for i in range(50)])\n"
+        "    raise RuntimeError('the program fails before closing its engine')\n"
+        "asyncio.run(main())\n"
+    )
+    for run in range(3):
+        result = subprocess.run(
+            [sys.executable, str(script), str(settings.home)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 1, (run, result.stderr[-2000:])
+        assert "the program fails before closing its engine" in result.stderr
