@@ -1086,7 +1086,7 @@ class Scanner:
     detector after two byte translations and a few substring tests, before any pattern runs.
     """
 
-    __slots__ = ("_gated", "_long", "detectors")
+    __slots__ = ("_any_keyword", "_gated", "_long", "_without_keywords", "detectors")
 
     def __init__(self, detectors: Sequence[Detector] = DETECTORS) -> None:
         self.detectors = tuple(detectors)
@@ -1096,6 +1096,13 @@ class Scanner:
         ]
         self._long = tuple(e for e in entries if e.min_run >= _LONG_RUN)
         self._gated = tuple(e for e in entries if e.min_run < _LONG_RUN)
+        # The gated group's keyword test in one pass per text: when no keyword of any of its
+        # detectors occurs, only the detectors without keywords can find anything.
+        self._without_keywords = tuple(e for e in self._gated if not e.detector.keywords)
+        self._any_keyword = (
+            _keyword_pattern(d for d in (e.detector for e in self._gated) if not d.ignore_case),
+            _keyword_pattern(d for d in (e.detector for e in self._gated) if d.ignore_case),
+        )
 
     def scan(self, text: str) -> tuple[Finding, ...]:
         """Return the findings in `text`, ordered by position, with no two spans overlapping.
@@ -1113,8 +1120,15 @@ class Scanner:
         if b"x" * _LONG_RUN in runs:
             longest = max(map(len, runs.split()))
         lowered: str | None = None
+        gated = self._gated
+        exact, folded = self._any_keyword
+        if not (exact is not None and exact.search(text)):
+            if folded is not None:
+                lowered = text.lower()
+            if not (folded is not None and folded.search(lowered or "")):
+                gated = self._without_keywords
         candidates: list[tuple[int, int, int, Detector]] = []
-        for group in (self._gated, self._long) if longest else (self._gated,):
+        for group in (gated, self._long) if longest else (gated,):
             for priority, detector, min_digits, min_run, shape, secret in group:
                 if min_digits > digits or min_run > longest or (shape and shape not in classes):
                     continue
@@ -1136,6 +1150,17 @@ class Scanner:
         if not candidates:
             return ()
         return _resolve(candidates)
+
+
+def _keyword_pattern(detectors: Iterable[Detector]) -> re.Pattern[str] | None:
+    """A pattern matching wherever any keyword of `detectors` occurs (None: they have none).
+
+    Keywords of `ignore_case` detectors are compared with the lowered text, as `scan` does, so
+    the pattern of those is searched in `text.lower()`, not compiled with IGNORECASE (whose case
+    folding differs from `str.lower` for a few characters).
+    """
+    words = sorted({k for d in detectors for k in d.keywords}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, words))) if words else None
 
 
 def _resolve(candidates: list[tuple[int, int, int, Detector]]) -> tuple[Finding, ...]:

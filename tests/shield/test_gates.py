@@ -70,3 +70,45 @@ def test_a_custom_detector_without_gates_runs_on_every_text() -> None:
     shield.inspect("plain words", tenant="t", project="p")
 
     assert seen == ["plain words"]
+
+
+def _scan_detector_by_detector(text: str) -> tuple[object, ...]:
+    """`scan` as it is defined: each detector whose keyword occurs in the text (lowered for
+    `ignore_case` detectors) runs, with no shared pre-test and no other gate."""
+    from cortex.shield.detectors import _low_diversity, _resolve
+
+    candidates: list[tuple[int, int, int, Detector]] = []
+    for priority, detector in enumerate(DETECTORS):
+        haystack = text.lower() if detector.ignore_case else text
+        if detector.keywords and not any(k in haystack for k in detector.keywords):
+            continue
+        for start, end in detector.find(text):
+            if detector.category == "secret" and _low_diversity(text, start, end):
+                continue
+            candidates.append((priority, start, -end, detector))
+    return _resolve(candidates) if candidates else ()
+
+
+cased = st.sampled_from(
+    [
+        "PASSWORD = 'x9$Tq!zR2'", "Pwd=Qz8!x", "AUTHORIZATION: Basic dXNlcjpwYXNz",
+        "SECRET_TOKEN: 7fG9!kLq2#", "ApI_KeY = 'aZ9$kq!2Lm'", "İ", "\u212a", "ß", "pass",
+        "Private Key", "PRIVATE KEY", "MONGODB://u:Pa55w0rd!@h/db", "user@EXAMPLE.org",
+        "a@b.io", "://", "@",
+    ]
+)  # fmt: skip
+
+
+def test_the_shared_keyword_pretest_finds_what_each_detectors_own_test_finds() -> None:
+    for text in _fixture_texts():
+        assert scan(text) == _scan_detector_by_detector(text), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(pieces, cased), max_size=8), st.sampled_from(["", " ", "\n", "="]))
+def test_the_shared_keyword_pretest_agrees_on_mixed_case_texts(
+    parts: list[str], joiner: str
+) -> None:
+    text = joiner.join(parts)
+
+    assert scan(text) == _scan_detector_by_detector(text)
