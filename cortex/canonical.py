@@ -29,6 +29,7 @@ __all__ = [
     "fact_record_bytes",
     "format_ts",
     "from_micros",
+    "new_fact_id",
     "parse_ts",
     "sha256",
     "to_micros",
@@ -197,6 +198,41 @@ def from_micros(micros: int) -> datetime:
     """Return the aware UTC datetime for microseconds since the Unix epoch."""
     seconds, rest = divmod(micros, 1_000_000)
     return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest)
+
+
+# Crockford's base32 alphabet (ULIDs), and every pair of its characters (10 bits at a time).
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CROCKFORD_PAIRS = tuple(a + b for a in _CROCKFORD for b in _CROCKFORD)
+
+
+def new_fact_id(micros: int, random_bits: int) -> str:
+    """A fact id: a ULID whose order follows a strictly increasing microsecond clock.
+
+    48 bits of milliseconds, then the remaining microseconds (10 bits), then 70 random bits:
+    128 bits written as 26 Crockford base32 characters (the first holds the top 3 bits, as in
+    a ULID), built two characters at a time from a table (~1 µs; `base64.b32encode` took 3).
+    """
+    millis, rest = divmod(micros, 1000)
+    v = (millis << 80) | (rest << 70) | random_bits
+    p = _CROCKFORD_PAIRS
+    return "".join(
+        (
+            _CROCKFORD[v >> 125],
+            p[(v >> 115) & 1023],
+            p[(v >> 105) & 1023],
+            p[(v >> 95) & 1023],
+            p[(v >> 85) & 1023],
+            p[(v >> 75) & 1023],
+            p[(v >> 65) & 1023],
+            p[(v >> 55) & 1023],
+            p[(v >> 45) & 1023],
+            p[(v >> 35) & 1023],
+            p[(v >> 25) & 1023],
+            p[(v >> 15) & 1023],
+            p[(v >> 5) & 1023],
+            _CROCKFORD[v & 31],
+        )
+    )
 
 
 def format_ts(micros: int) -> str:

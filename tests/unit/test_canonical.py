@@ -171,3 +171,32 @@ def test_fast_paths_reject_what_rfc8785_rejects(bad: object) -> None:
 @given(st.dictionaries(text, json_values, max_size=6))
 def test_canonical_json_equals_rfc8785_for_any_json_object(value: dict[str, object]) -> None:
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+def _ulid_by_base64(micros: int, random_bits: int) -> str:
+    """The id as first written: RFC 4648 base32 of the 128 bits, mapped to Crockford's."""
+    import base64
+
+    millis, rest = divmod(micros, 1000)
+    value = (millis << 80) | (rest << 70) | random_bits
+    to_crockford = bytes.maketrans(
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    )
+    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(to_crockford).decode()
+
+
+def test_new_fact_id_writes_ids_as_before_and_they_sort_by_time() -> None:
+    import random
+
+    from cortex.canonical import new_fact_id
+
+    rng = random.Random(7)
+    cases = [(0, 0), (1, 1), (2**57 - 1, 2**70 - 1), (1_764_140_000_000_000, 0)]
+    cases += [(rng.getrandbits(57), rng.getrandbits(70)) for _ in range(5000)]
+    for micros, bits in cases:
+        fid = new_fact_id(micros, bits)
+        assert len(fid) == 26
+        assert fid == _ulid_by_base64(micros, bits), (micros, bits)
+    stamps = sorted(rng.getrandbits(52) for _ in range(500))
+    ids = [new_fact_id(t, rng.getrandbits(70)) for t in stamps]
+    assert ids == sorted(ids)

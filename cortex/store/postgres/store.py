@@ -14,7 +14,6 @@ bytes are identical for the same operations.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import itertools
 import json
@@ -42,6 +41,7 @@ from cortex.canonical import (
     entry_bytes,
     format_ts,
     from_micros,
+    new_fact_id,
     parse_ts,
     sha256,
     to_micros,
@@ -449,23 +449,6 @@ def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]], size: int) -> 
     return root_from_subtrees(size, lambda level, index: nodes[(level, index)])
 
 
-# RFC 4648 base32 to Crockford's alphabet (which ULIDs use).
-_TO_CROCKFORD = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
-
-
-def _fact_id(micros: int, random_bits: int) -> str:
-    """A ULID whose order follows the tenant's strictly increasing microsecond clock.
-
-    The same layout as the SQLite store's: 48 bits of milliseconds, the remaining microseconds
-    (10 bits), then 70 random bits, as 26 Crockford base32 characters.
-    """
-    millis, rest = divmod(micros, 1000)
-    value = (millis << 80) | (rest << 70) | random_bits
-    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
-
-
 def _pull(loop: asyncio.AbstractEventLoop, cursor: AsyncCursor[Row]) -> Iterator[Row]:
     """Stream a server-side cursor's rows into blocking code running on another thread."""
     while True:
@@ -773,7 +756,7 @@ class PostgresStore:
         now, ts = time.time_ns, floor
         for rowid, bits, draft in zip(plan.rowids, plan.randoms, request.drafts, strict=True):
             ts = max(now() // 1000, ts + 1)
-            fact_id = _fact_id(ts, bits)
+            fact_id = new_fact_id(ts, bits)
             valid_from = ts if draft.valid_from is None else to_micros(draft.valid_from)
             valid_until = None if draft.valid_until is None else to_micros(draft.valid_until)
             digest = draft.digest(fact_id=fact_id, tenant=tenant, created_at=ts)
@@ -1114,7 +1097,7 @@ class PostgresStore:
         rowid = rowids.pop()
         created = from_micros(ts)
         fact = draft.as_fact(
-            fact_id=_fact_id(ts, self._random.getrandbits(70)),
+            fact_id=new_fact_id(ts, self._random.getrandbits(70)),
             tenant=tenant,
             created=created,
             seq=head.next_seq,

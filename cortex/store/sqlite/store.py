@@ -8,7 +8,6 @@ mode readers never block on the writer. Blocking SQLite calls never run on the e
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import os
@@ -33,6 +32,7 @@ from cortex.canonical import (
     canonical_json,
     format_ts,
     from_micros,
+    new_fact_id,
     to_micros,
 )
 from cortex.errors import (
@@ -1060,7 +1060,7 @@ class SqliteStore:
         self._next_rowid += 1
         created = from_micros(ts)
         fact = draft.as_fact(
-            fact_id=_fact_id(ts, self._random.getrandbits(70)),
+            fact_id=new_fact_id(ts, self._random.getrandbits(70)),
             tenant=tenant,
             created=created,
             seq=head.next_seq,
@@ -2139,24 +2139,6 @@ class SqliteStore:
             return int(conn.total_changes() - before)
 
         return await self._run_write(write)
-
-
-# RFC 4648 base32 to Crockford's alphabet (which ULIDs use).
-_TO_CROCKFORD = bytes.maketrans(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", b"0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-)
-
-
-def _fact_id(micros: int, random_bits: int) -> str:
-    """A ULID whose order follows the store's strictly increasing microsecond clock.
-
-    48 bits of milliseconds, then the remaining microseconds (10 bits), then 70 random bits:
-    128 bits written as 26 base32 characters (the value shifted left by 6 bits fills 17 bytes
-    whose first 130 bits are the ULID's 26 characters, the first two bits being zero).
-    """
-    millis, rest = divmod(micros, 1000)
-    value = (millis << 80) | (rest << 70) | random_bits
-    return base64.b32encode((value << 6).to_bytes(17, "big"))[:26].translate(_TO_CROCKFORD).decode()
 
 
 def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]]) -> bytes:
