@@ -284,3 +284,83 @@ def test_timeouts_are_required_and_an_unreachable_service_is_a_typed_error() -> 
     client = Client(f"http://127.0.0.1:{port}", "k", retries=1, timeout=2)
     with client, pytest.raises(ServiceUnreachable):
         client.list()
+
+
+def test_only_a_plain_http_service_without_proxy_skips_the_tls_context() -> None:
+    from cortex._client_core import http_options, uses_tls
+
+    assert not uses_tls("http://127.0.0.1:8420", {})
+    assert uses_tls("https://cortex.internal:8420", {})
+    assert uses_tls("http://127.0.0.1:8420", {"HTTPS_PROXY": "https://proxy:3128"})
+    assert uses_tls("http://127.0.0.1:8420", {"all_proxy": "socks5://proxy:1080"})
+    assert not uses_tls("http://127.0.0.1:8420", {"NO_PROXY": "*"})
+    # A client of an https service verifies certificates (httpx's default is kept).
+    assert "verify" not in http_options("https://cortex.internal", "k", 5, 0)
+
+
+def _self_signed_tls_server() -> tuple[socket.socket, Any]:
+    """A loopback TLS listener whose certificate no CA signed; returns it and its SSL context."""
+    import datetime as dt
+    import ssl
+    import tempfile
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .sign(key, hashes.SHA256())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with tempfile.TemporaryDirectory() as tmp:
+        certfile, keyfile = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+        certfile.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        keyfile.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        context.load_cert_chain(certfile, keyfile)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    return listener, context
+
+
+def test_a_client_of_an_https_service_refuses_a_certificate_it_cannot_verify() -> None:
+    listener, context = _self_signed_tls_server()
+    port = listener.getsockname()[1]
+
+    def serve_handshakes() -> None:
+        listener.settimeout(10)
+        for _ in range(2):  # one connection per attempt (retries=1)
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                return  # fewer attempts than expected: the assertions below tell
+            with conn:
+                try:
+                    with context.wrap_socket(conn, server_side=True):
+                        pass
+                except OSError:
+                    pass  # the client hung up on the certificate: what the test expects
+
+    with listener, ThreadPoolExecutor(1) as pool:
+        served = pool.submit(serve_handshakes)
+        client = Client(f"https://127.0.0.1:{port}", "k", retries=1, timeout=5)
+        with client, pytest.raises(ServiceUnreachable, match="CERTIFICATE_VERIFY_FAILED"):
+            client.list()
+        served.result(timeout=10)
