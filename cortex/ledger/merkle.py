@@ -518,16 +518,14 @@ def extend_frontier(
 ) -> tuple[list[tuple[int, int, bytes]], Frontier]:
     """Append leaf ``leaf_index`` to a tree whose right edge is ``frontier``: the nodes that
     become complete (as ``completed_subtrees``, each left sibling taken from the frontier) and
-    the new frontier. The frontier must be that of a tree of ``leaf_index`` leaves."""
-    edge = list(frontier)
-    level, index, node = 0, leaf_index, leaf
-    nodes = [(level, index, node)]
-    while index & 1:
-        node = node_hash(edge.pop()[2], node)
-        level, index = level + 1, index >> 1
-        nodes.append((level, index, node))
-    edge.append((level, index, node))
-    return nodes, tuple(edge)
+    the new frontier. The frontier must be that of a tree of ``leaf_index`` leaves.
+
+    The left sibling at each level is on the frontier: its entries are the set bits of
+    ``leaf_index``, so the last one is at level 0 when the index is odd, the one before it at
+    level 1 when the parent's index is odd, and so on. Every node they complete leaves it.
+    """
+    nodes = completed_subtrees(leaf_index, leaf, lambda level, _: frontier[-1 - level][2])
+    return nodes, (*frontier[: len(frontier) - len(nodes) + 1], nodes[-1])
 
 
 def completed_subtrees(
