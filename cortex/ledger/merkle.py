@@ -35,6 +35,8 @@ __all__ = [
     "consistency_proof",
     "consistency_proof_from_subtrees",
     "extend_frontier",
+    "frontier_keys",
+    "frontier_root",
     "inclusion_proof",
     "inclusion_proof_from_subtrees",
     "last_leaf",
@@ -526,6 +528,25 @@ def extend_frontier(
     """
     nodes = completed_subtrees(leaf_index, leaf, lambda level, _: frontier[-1 - level][2])
     return nodes, (*frontier[: len(frontier) - len(nodes) + 1], nodes[-1])
+
+
+def frontier_keys(tree_size: int) -> list[SubtreeKey]:
+    """(level, index) of the complete subtrees on the right edge of a tree of ``tree_size``
+    leaves, left to right (one per set bit of the size, largest first): a frontier's keys."""
+    keys: list[SubtreeKey] = []
+    start = 0
+    for level in range(tree_size.bit_length() - 1, -1, -1):
+        if tree_size & (1 << level):
+            keys.append((level, start >> level))
+            start += 1 << level
+    return keys
+
+
+def frontier_root(frontier: Frontier, tree_size: int) -> bytes:
+    """MTH of the ``tree_size`` leaves whose right edge is ``frontier`` (its nodes are the only
+    ones ``root_from_subtrees`` reads: one per set bit of the size)."""
+    nodes = {(level, index): h for level, index, h in frontier}
+    return root_from_subtrees(tree_size, lambda level, index: nodes[(level, index)])
 
 
 def completed_subtrees(

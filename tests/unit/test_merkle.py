@@ -15,6 +15,8 @@ from cortex.ledger.merkle import (
     consistency_proof,
     consistency_proof_from_subtrees,
     extend_frontier,
+    frontier_keys,
+    frontier_root,
     inclusion_proof,
     inclusion_proof_from_subtrees,
     last_leaf,
@@ -859,3 +861,13 @@ def test_extend_frontier_completes_the_same_nodes_and_keeps_the_right_edge() -> 
         for _, _, left in reversed(frontier[:-1]):
             root = node_hash(left, root)
         assert root == merkle_root(entries[: n + 1])
+        assert [(lv, i) for lv, i, _ in frontier] == frontier_keys(n + 1)
+        assert frontier_root(frontier, n + 1) == root
+
+
+def test_frontier_keys_are_the_subtrees_a_root_reads_largest_first() -> None:
+    assert frontier_keys(0) == []
+    for size in range(1, 300):
+        keys = frontier_keys(size)
+        assert keys == sorted(subtree_keys_for_root(size), key=lambda key: -key[0]), size
+        assert sum(1 << level for level, _ in keys) == size

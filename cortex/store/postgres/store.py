@@ -62,6 +62,8 @@ from cortex.ledger.chain import build_transaction, chain_hash, transaction_entry
 from cortex.ledger.merkle import (
     consistency_proof_from_subtrees,
     extend_frontier,
+    frontier_keys,
+    frontier_root,
     inclusion_proof_from_subtrees,
     last_leaf,
     leaf_hash,
@@ -437,16 +439,6 @@ def _as_vector(data: bytes) -> NDArray[np.float32]:
 
 def _node_key(level: int, index: int) -> tuple[int, int]:
     return last_leaf(level, index), level
-
-
-def _frontier_keys(size: int) -> list[tuple[int, int]]:
-    """(level, index) of the complete subtrees on the right edge of a tree of `size`, left first."""
-    return sorted(subtree_keys_for_root(size), key=lambda key: -key[0])
-
-
-def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]], size: int) -> bytes:
-    nodes = {(level, index): h for level, index, h in frontier}
-    return root_from_subtrees(size, lambda level, index: nodes[(level, index)])
 
 
 def _pull(loop: asyncio.AbstractEventLoop, cursor: AsyncCursor[Row]) -> Iterator[Row]:
@@ -954,7 +946,7 @@ class PostgresStore:
         heads: dict[str, _Head | None] = dict.fromkeys(names)
         keys: list[tuple[int, int, int]] = []
         for tenant_id, _, next_seq, _, _ in rows:
-            keys += [(tenant_id, *_node_key(lv, ix)) for lv, ix in _frontier_keys(next_seq)]
+            keys += [(tenant_id, *_node_key(lv, ix)) for lv, ix in frontier_keys(next_seq)]
         found: dict[tuple[int, int, int], bytes] = {}
         if keys:
             for tid, last_leaf, level, h in await self._rows(
@@ -967,7 +959,7 @@ class PostgresStore:
                 found[(int(tid), int(last_leaf), int(level))] = bytes(h)
         for tenant_id, name, next_seq, head_hash, last_ts in rows:
             frontier = []
-            for level, index in _frontier_keys(next_seq):
+            for level, index in frontier_keys(next_seq):
                 node = found.get((tenant_id, *_node_key(level, index)))
                 if node is None:
                     raise StoreError(f"tenant {name!r}: Merkle node ({level}, {index}) is missing")
@@ -1434,7 +1426,7 @@ class PostgresStore:
         if existing:
             size, root, ts, signature, kid = existing[0]
             return Checkpoint(tenant, size, bytes(root), ts, bytes(signature), kid), head
-        root = _root_of_frontier(head.frontier, head.next_seq)
+        root = frontier_root(head.frontier, head.next_seq)
         stamp, head = self._tick(head)
         checkpoint = self._signer(tenant, head.next_seq, root, format_ts(stamp))
         await cur.execute(

@@ -24,6 +24,7 @@ import apsw
 
 from cortex.canonical import ZERO_HASH
 from cortex.errors import StoreError
+from cortex.ledger.merkle import frontier_keys
 from cortex.ledger.verify import (
     LedgerRow,
     TenantVerifier,
@@ -33,7 +34,7 @@ from cortex.ledger.verify import (
 from cortex.model import Problem
 from cortex.store.sqlite.sealing import FactOpener
 
-__all__ = ["ChunkResult", "ParallelScan", "frontier_keys", "scan_parallel", "scan_range"]
+__all__ = ["ChunkResult", "ParallelScan", "scan_parallel", "scan_range"]
 
 _ROWS_SQL = (
     "SELECT x.seq, x.op, x.subject, x.actor, x.ts, x.payload, x.payload_digest,"
@@ -66,17 +67,6 @@ class ChunkResult:
     end_frontier: tuple[tuple[int, int, bytes, bool], ...]
     position: int
     last_hash: bytes
-
-
-def frontier_keys(size: int) -> list[tuple[int, int]]:
-    """(level, index) of the complete subtrees on the right edge of a tree of `size` leaves."""
-    keys: list[tuple[int, int]] = []
-    start = 0
-    for level in range(size.bit_length() - 1, -1, -1):
-        if size & (1 << level):
-            keys.append((level, start >> level))
-            start += 1 << level
-    return keys
 
 
 Frontier = tuple[tuple[int, int, bytes, bool], ...]

@@ -52,10 +52,11 @@ from cortex.ledger.merkle import (
     Frontier,
     consistency_proof_from_subtrees,
     extend_frontier,
+    frontier_keys,
+    frontier_root,
     inclusion_proof_from_subtrees,
     last_leaf,
     leaf_hash,
-    node_hash,
     root_from_subtrees,
     subtree_keys_for_consistency,
     subtree_keys_for_inclusion,
@@ -740,7 +741,7 @@ class SqliteStore:
             return _Head(conn.last_insert_rowid(), 0, ZERO_HASH, ())
         tenant_id, next_seq, head_hash = row[0]
         frontier = []
-        for level, index in scan.frontier_keys(next_seq):
+        for level, index in frontier_keys(next_seq):
             found = _rows(
                 conn,
                 "SELECT hash FROM merkle_nodes WHERE tenant_id = ? AND last_leaf = ? AND level = ?",
@@ -1151,7 +1152,7 @@ class SqliteStore:
         if existing:
             size, root, ts, signature, kid = existing[0]
             return Checkpoint(tenant, size, root, ts, signature, kid)
-        root = _root_of_frontier(head.frontier)
+        root = frontier_root(head.frontier, head.next_seq)
         checkpoint = self._signer(tenant, head.next_seq, root, format_ts(self._now()))
         conn.execute(
             "INSERT INTO checkpoints(tenant_id, tree_size, root, ts, signature, key_id)"
@@ -2139,13 +2140,3 @@ class SqliteStore:
             return int(conn.total_changes() - before)
 
         return await self._run_write(write)
-
-
-def _root_of_frontier(frontier: Sequence[tuple[int, int, bytes]]) -> bytes:
-    """The root of a tree from the complete subtrees on its right edge (RFC 9162 split rule)."""
-    if not frontier:
-        return root_from_subtrees(0, lambda level, index: b"")
-    root = frontier[-1][2]
-    for _, _, h in reversed(frontier[:-1]):
-        root = node_hash(h, root)
-    return root
