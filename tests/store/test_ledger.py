@@ -12,7 +12,7 @@ import pytest
 
 import cortex
 from cortex import CortexSync, Settings
-from cortex.canonical import canonical_json
+from cortex.canonical import canonical_json, parse_ts
 from cortex.ledger import merkle
 from cortex.ledger.chain import build_transaction
 from tests.gate.through_gate import export_through_gate
@@ -83,6 +83,30 @@ def test_checkpoints_are_signed_automatically_every_n_and_on_demand(
     assert on_demand.tree_size == 43
     assert memory.checkpoint() == on_demand  # same size: same checkpoint
     assert memory.verify().ok
+
+
+def test_a_checkpoint_signed_after_a_group_is_stamped_between_its_facts_and_the_next(
+    settings: Settings,
+) -> None:
+    """The automatic checkpoint carries the time of the last transaction it covers: every fact
+    in it is stamped at or before it, every later fact after it; one on demand is stamped now."""
+    with cortex.connect(settings, checkpoint_every=10) as memory:
+        facts: list[cortex.Fact] = []
+        for round_ in range(4):
+            facts += memory.store_many([{"content": f"r{round_} {i}"} for i in range(12)])
+        checkpoints = memory.checkpoints()
+        assert [c.tree_size for c in checkpoints] == [12, 24, 36, 48]
+        for checkpoint in checkpoints:
+            stamp = parse_ts(checkpoint.ts)
+            assert stamp == facts[checkpoint.tree_size - 1].created_at
+            if checkpoint.tree_size < len(facts):
+                assert stamp < facts[checkpoint.tree_size].created_at
+        memory.deprecate(facts[0].id, "stale")
+        on_demand = memory.checkpoint()
+        assert parse_ts(on_demand.ts) > parse_ts(checkpoints[-1].ts)
+        later = memory.store("after the checkpoint on demand")
+        assert later.created_at > parse_ts(on_demand.ts)
+        assert memory.verify().ok
 
 
 def _tamper(settings: Settings, *statements: str) -> None:

@@ -339,6 +339,9 @@ def _node_key(level: int, index: int) -> tuple[int, int]:
 class SqliteStore:
     """A CORTEX store in one SQLite file. Open with `await SqliteStore.open(...)`."""
 
+    # One writer thread commits the groups one after another.
+    write_concurrency = 1
+
     def __init__(
         self,
         path: Path,
@@ -1140,7 +1143,16 @@ class SqliteStore:
             raise Conflict(f"fact {fact_id} is already {fact.status}; only active facts can change")
         return fact
 
-    def _checkpoint(self, conn: apsw.Connection, tenant: str, head: _Head) -> Checkpoint:
+    def _checkpoint(
+        self, conn: apsw.Connection, tenant: str, head: _Head, *, after_group: bool = False
+    ) -> Checkpoint:
+        """Sign the tenant's tree at its head, stamped now (the clock ticks).
+
+        `after_group` (the checkpoint every N transactions, signed at the end of a write
+        group): stamped with the time of the last transaction stamped, which it is the state
+        after, without a tick (as the PostgreSQL store does, where the tick would make the next
+        group's prepared stamps stale).
+        """
         if self._signer is None:
             raise StoreError("this store was opened without a signing key; cannot sign checkpoints")
         existing = _rows(
@@ -1153,7 +1165,8 @@ class SqliteStore:
             size, root, ts, signature, kid = existing[0]
             return Checkpoint(tenant, size, root, ts, signature, kid)
         root = frontier_root(head.frontier, head.next_seq)
-        checkpoint = self._signer(tenant, head.next_seq, root, format_ts(self._now()))
+        stamp = self._last_ts if after_group else self._now()
+        checkpoint = self._signer(tenant, head.next_seq, root, format_ts(stamp))
         conn.execute(
             "INSERT INTO checkpoints(tenant_id, tree_size, root, ts, signature, key_id)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -1177,7 +1190,7 @@ class SqliteStore:
         )[0][0]
         every = self._checkpoint_every
         if (last or 0) // every < head.next_seq // every:
-            self._checkpoint(conn, tenant, head)
+            self._checkpoint(conn, tenant, head, after_group=True)
 
     # ------------------------------------------------------------------ reads
 
