@@ -455,6 +455,7 @@ class Cortex:
             queue_size=settings.write_queue_size,
             batch_max=settings.write_batch_max,
             timeout=settings.write_timeout,
+            concurrency=store.write_concurrency,
         )
         writer.start()
         chosen = (

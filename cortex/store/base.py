@@ -362,6 +362,10 @@ class ListFilter:
 class Store(Protocol):
     """An async storage backend. Writes come only through `apply_writes` (the writer's group)."""
 
+    # How many groups the writer may hand to `apply_writes` at once; groups overlapping in time
+    # must still reach each tenant's ledger in the order they were handed over.
+    write_concurrency: int
+
     async def apply_writes(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
         """Apply `requests` in one durable database transaction; one outcome per request.
 

@@ -1,10 +1,14 @@
 """The group-commit writer: one per store, bounded queue, backpressure, supervision.
 
-Producers `submit()` a request and wait for its outcome. One task drains the queue into groups
-(up to `batch_max` rows) and hands each group to the store, which commits it in one durable
-transaction; only then are the producers answered. A full queue makes producers wait up to
-`timeout` seconds, then raises `Overloaded`. If the drain task dies, every caller whose request
-it held gets `WriterCrashed` and a fresh task starts, so the write path never hangs.
+Producers `submit()` a request and wait for its outcome. One task drains the queue into groups (up
+to `batch_max` rows) and hands each group to the store, which commits it in one durable
+transaction; only then are the producers answered. Up to `concurrency` groups are with the store at
+once (1 for SQLite, whose single writer thread commits one after another; PostgreSQL prepares the
+next group while the previous one holds its tenants' rows and commits). A full queue makes
+producers wait up to `timeout` seconds, then raises `Overloaded`. A group that fails unexpectedly
+answers its callers with `WriterCrashed` and the drain task starts afresh; groups already with the
+store when the drain task dies answer their callers with what they actually did, so the write path
+never hangs.
 """
 
 from __future__ import annotations
@@ -54,16 +58,22 @@ class GroupCommitWriter:
         batch_max: int,
         timeout: float,
         max_restarts: int = 100,
+        concurrency: int = 1,
     ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
         self._apply = apply
+        self._concurrency = concurrency
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(maxsize=queue_size)
         self._batch_max = batch_max
         self._timeout = timeout
         self._max_restarts = max_restarts
         self._task: asyncio.Task[None] | None = None
         self._supervisor: asyncio.Task[None] | None = None
-        self._in_flight: list[_Pending] = []
-        self._applying: asyncio.Future[list[WriteOutcome]] | None = None
+        # The groups with the store, by their apply future (at most `concurrency`).
+        self._active: dict[asyncio.Future[list[WriteOutcome]], list[_Pending]] = {}
+        self._wakeup = asyncio.Event()  # a request was queued or a group ended
+        self._crash: BaseException | None = None  # a group's failure, for the drain to raise
         self._final_error: CortexError | None = None
         self._closed = False
         self.stats = WriterStats()
@@ -72,6 +82,11 @@ class GroupCommitWriter:
     def queue_depth(self) -> int:
         """Requests waiting in the queue (not counting the group being committed)."""
         return self._queue.qsize()
+
+    @property
+    def _in_flight(self) -> list[_Pending]:
+        """The requests of every group the store holds."""
+        return [pending for group in self._active.values() for pending in group]
 
     @property
     def running(self) -> bool:
@@ -97,6 +112,7 @@ class GroupCommitWriter:
         pending = _Pending(request, future)
         try:
             self._queue.put_nowait(pending)
+            self._wakeup.set()
         except asyncio.QueueFull:
             try:
                 await asyncio.wait_for(self._queue.put(pending), timeout=self._timeout)
@@ -107,6 +123,7 @@ class GroupCommitWriter:
                     " retry later or raise write_queue_size",
                     retry_after=max(1.0, self._timeout),
                 ) from None
+            self._wakeup.set()
             if self._final_error is not None:
                 # The writer stopped for good while we waited for room: nobody drains the queue.
                 self._fail_queue(self._final_error)
@@ -129,17 +146,12 @@ class GroupCommitWriter:
                     # cancel the new drain task and the program would not exit.
                     self._task.cancel()
                     raise
-                # Only the drain task was cancelled: treat it as a crash and restart.
-                self._fail_in_flight(
-                    WriterCrashed("the writer was cancelled; the write was not committed")
-                )
+                # Only the drain task was cancelled: treat it as a crash and restart. The groups
+                # it handed to the store answer their callers when they end (`_on_applied`).
+                self.stats.errors += 1
             except Exception as exc:  # noqa: BLE001 - supervision boundary: report and restart
                 log.error("writer crashed: %r; restarting", exc)
-                self._fail_in_flight(
-                    WriterCrashed(
-                        f"the writer crashed ({type(exc).__name__}: {exc}); not committed"
-                    )
-                )
+                self.stats.errors += 1
             else:
                 return
             self.stats.restarts += 1
@@ -150,26 +162,37 @@ class GroupCommitWriter:
                 return
             await asyncio.sleep(min(1.0, 0.01 * self.stats.restarts))
 
-    def _fail_in_flight(self, error: CortexError) -> None:
-        group, self._in_flight = self._in_flight, []
-        applying, self._applying = self._applying, None
-        self.stats.errors += 1
-        if applying is not None and not applying.done():
-            # The store's thread is still running this group's transaction (the drain task was
-            # cancelled, not the thread): answer each caller with what it actually did.
-            applying.add_done_callback(lambda done: self._settle(group, done, error))
+    def _on_applied(self, applying: asyncio.Future[list[WriteOutcome]]) -> None:
+        """A group ended: answer its callers; a failure is left for the drain task to raise."""
+        group = self._active.pop(applying, None)
+        self._wakeup.set()
+        if group is None:
             return
-        for pending in group:
-            if not pending.future.done():
-                pending.future.set_result(error)
-
-    @staticmethod
-    def _settle(
-        group: list[_Pending], applying: asyncio.Future[list[WriteOutcome]], error: CortexError
-    ) -> None:
-        failed = applying.cancelled() or applying.exception() is not None
-        outcomes = [error] * len(group) if failed else applying.result()
+        failure: BaseException | None
+        if applying.cancelled():
+            failure = WriterCrashed("the group's transaction was cancelled; not committed")
+        else:
+            failure = applying.exception()
+        if failure is not None:
+            self._crash = failure
+            crashed = (
+                failure
+                if isinstance(failure, WriterCrashed)
+                else WriterCrashed(
+                    f"the writer crashed ({type(failure).__name__}: {failure}); not committed"
+                )
+            )
+            for pending in group:
+                if not pending.future.done():
+                    pending.future.set_result(crashed)
+            return
+        outcomes = applying.result()
+        self.stats.groups += 1
+        self.stats.requests += len(group)
+        self.stats.last_group_size = sum(p.request.weight for p in group)
         for pending, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, CortexError):
+                self.stats.errors += 1
             if not pending.future.done():
                 pending.future.set_result(outcome)
 
@@ -182,26 +205,28 @@ class GroupCommitWriter:
 
     async def _drain(self) -> None:
         while True:
-            first = await self._queue.get()
+            if self._crash is not None:
+                # A group failed unexpectedly (its callers have been told): die, so that the
+                # supervisor logs it, counts it and starts afresh.
+                crash, self._crash = self._crash, None
+                raise crash
+            if len(self._active) >= self._concurrency:
+                await asyncio.wait(list(self._active), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if self._queue.empty():
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            first = self._queue.get_nowait()
             group = [first]
             rows = first.request.weight
             while rows < self._batch_max and not self._queue.empty():
                 nxt = self._queue.get_nowait()
                 group.append(nxt)
                 rows += nxt.request.weight
-            self._in_flight = group
-            self._applying = asyncio.ensure_future(self._apply([p.request for p in group]))
-            outcomes = await asyncio.shield(self._applying)
-            self._in_flight = []
-            self._applying = None
-            self.stats.groups += 1
-            self.stats.requests += len(group)
-            self.stats.last_group_size = rows
-            for pending, outcome in zip(group, outcomes, strict=True):
-                if isinstance(outcome, CortexError):
-                    self.stats.errors += 1
-                if not pending.future.done():
-                    pending.future.set_result(outcome)
+            applying = asyncio.ensure_future(self._apply([p.request for p in group]))
+            self._active[applying] = group
+            applying.add_done_callback(self._on_applied)
 
     async def close(self) -> None:
         """Finish what is queued, then stop. New submissions raise StoreClosed."""
@@ -219,6 +244,5 @@ class GroupCommitWriter:
         for task in stopping:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        self._fail_in_flight(StoreClosed("the engine closed before this write was committed"))
         self._fail_queue(StoreClosed("the engine closed before this write was committed"))
         self._supervisor = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from typing import Any
 
 import psycopg
 import pytest
@@ -95,5 +96,111 @@ def test_a_refused_request_leaves_no_index_rows_and_spares_its_group(pg_url: str
                 " WHERE f.rowid_ IS NULL"
             ).fetchone()
         assert orphans == (0,)
+
+    asyncio.run(run())
+
+
+def _count(url: str, sql: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_rows_copied_ahead_at_a_seq_another_writer_took_are_moved_under_the_lock(
+    pg_settings: Settings,
+) -> None:
+    """A server copies a group's fact and tag rows in before it locks the tenant, at the seq
+    its previous group left the ledger at; when another server appended in between, the rows
+    are moved to the seqs the ledger gives them."""
+    with cortex.connect(pg_settings) as first, cortex.connect(pg_settings) as second:
+        first.store_many([{"content": f"first {i}", "tags": ["a"]} for i in range(10)])
+        assert first.engine._store._seq_hints == {"default": 10}  # the next group's guess
+        second.store_many([{"content": f"second {i}"} for i in range(5)])
+        again = first.store_many(
+            [{"content": f"first again {i}", "tags": ["c", f"n{i}"]} for i in range(10)]
+        )
+        assert [f.seq for f in again] == list(range(15, 25))
+        assert [first.get(f.id) for f in again] == again
+        assert [f.seq for f in first.list(limit=100).items] == list(range(25))
+        assert [f.id for f in first.list(limit=100, tags=["c"]).items] == [f.id for f in again]
+        assert first.verify().ok  # each fact row's seq is its store entry's
+    url = pg_settings.database_url
+    assert url is not None
+    assert _count(url, "SELECT count(*) FROM fact_tags") == 10 + 2 * 10
+
+
+def test_rows_copied_ahead_for_facts_stamped_again_are_replaced(pg_settings: Settings) -> None:
+    """When the tenant's clock passed the stamps a group was prepared with (another server's
+    clock is ahead), its facts get new stamps and ids under the lock: the rows copied in ahead
+    with the old ids are deleted, none is left behind."""
+    url = pg_settings.database_url
+    assert url is not None
+    with cortex.connect(pg_settings) as memory:
+        memory.store_many([{"content": f"before {i}", "tags": ["b"]} for i in range(10)])
+        with psycopg.connect(url) as conn:
+            conn.execute("UPDATE tenants SET last_ts = last_ts + 10000000 WHERE name = 'default'")
+            row = conn.execute("SELECT last_ts FROM tenants WHERE name = 'default'").fetchone()
+        assert row is not None
+        moved = int(row[0])
+        again = memory.store_many(
+            [{"content": f"again {i}", "tags": ["x", f"n{i}"]} for i in range(10)]
+        )
+        assert [f.seq for f in again] == list(range(10, 20))
+        assert again[0].created_at.timestamp() * 1_000_000 > moved
+        assert [memory.get(f.id) for f in again] == again
+        assert [f.id for f in memory.list(limit=100, tags=["x"]).items] == [f.id for f in again]
+        assert memory.verify().ok
+    assert _count(url, "SELECT count(*) FROM facts") == 20
+    assert _count(url, "SELECT count(*) FROM fact_tags") == 10 + 2 * 10
+    assert (
+        _count(
+            url,
+            "SELECT count(*) FROM fact_tags g LEFT JOIN facts f"
+            " ON f.tenant_id = g.tenant_id AND f.id = g.fact_id WHERE f.id IS NULL",
+        )
+        == 0
+    )
+
+
+def test_overlapping_groups_of_one_server_are_prepared_once_and_appended_in_order(
+    pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Groups of one server overlap (the next is prepared while the previous one commits) but
+    lock the tenant in the order they were prepared, so none has to be stamped again."""
+    prepared: list[int] = []
+    original = PostgresStore._prepare_facts
+
+    def counting(self: PostgresStore, plan: Any, floor: int) -> int:
+        prepared.append(len(plan.rows) or len(plan.request.drafts))
+        return original(self, plan, floor)
+
+    monkeypatch.setattr(PostgresStore, "_prepare_facts", counting)
+
+    async def run() -> None:
+        settings = pg_settings.with_overrides(checkpoint_every=100, write_batch_max=200)
+        async with await cortex.open(settings, embedder=None) as engine:
+            assert engine.writer._concurrency == PostgresStore.write_concurrency > 1
+            batches = await asyncio.gather(
+                *(
+                    engine.store_many([{"content": f"b{b} {i}", "tags": ["t"]} for i in range(200)])
+                    for b in range(8)
+                )
+            )
+            assert engine.writer.stats.groups == 8
+            assert len(prepared) == 8  # each group prepared once: never stale
+            facts = []
+            cursor = None
+            while True:
+                page = await engine.list(limit=1000, cursor=cursor)
+                facts += page.items
+                if (cursor := page.next_cursor) is None:
+                    break
+            assert [f.seq for f in facts] == list(range(1600))
+            assert sorted(f.id for b in batches for f in b) == [f.id for f in facts]
+            stamps = [f.created_at for f in facts]
+            assert all(a < b for a, b in itertools.pairwise(stamps))
+            assert len((await engine.checkpoints())) == 8
+            assert (await engine.verify()).ok
 
     asyncio.run(run())

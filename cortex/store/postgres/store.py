@@ -1,14 +1,16 @@
 """The PostgreSQL backend (psycopg 3 async, bounded pool, pgvector): the scale-out store's SQL.
 
 Several CORTEX processes (on several machines) may share one database. Each write group is one
-database transaction that locks the row of every tenant it appends to (`SELECT ... FOR UPDATE`,
-in name order so that two groups never deadlock), reads that tenant's head fresh (next seq, last
-hash, Merkle right edge, clock), appends, updates the head and commits. New facts are prepared
-before the lock (stamps, ids, digests, sealing, text index rows) and only chained under it, then
-copied in with `COPY`. Nothing about a ledger is cached between groups, so appends from any
-number of processes interleave without gaps, forks or clocks that go backwards. Hashes,
-digests, Merkle nodes and checkpoints are computed by the same functions as on SQLite, so the
-bytes are identical for the same operations.
+database transaction that locks the row of every tenant it appends to (`SELECT ... FOR NO KEY
+UPDATE`, in name order so that two groups never deadlock), reads that tenant's head fresh (next
+seq, last hash, Merkle right edge, clock), appends, updates the head and commits. New facts are
+prepared before the lock (stamps, ids, digests, sealing, text index rows) and only chained under
+it, then copied in with `COPY`. Within one process two groups overlap (`write_concurrency`): the
+next one is prepared while the previous one holds its rows and commits; they plan and lock in the
+order the writer handed them over, so each tenant's ledger gets them in that order. Nothing about a
+ledger is cached between groups, so appends from any number of processes interleave without gaps,
+forks or clocks that go backwards. Hashes, digests, Merkle nodes and checkpoints are computed by
+the same functions as on SQLite, so the bytes are identical for the same operations.
 """
 
 from __future__ import annotations
@@ -202,17 +204,21 @@ class _FactPlan:
 
     `rows` are fact rows without tenant id, seq and key version; `payloads` their ledger
     payloads (canonical text, its digest, the entry's timestamp text); `stamps` their
-    timestamps. `first_seq` is set when the facts are chained.
+    timestamps. `first_seq` is set when the facts are chained. `ahead_seq` is the first seq
+    their fact and tag rows were copied in with before the tenant's row was locked (None: they
+    are copied under the lock; see `_copy_ahead`).
     """
 
     request: StoreFacts
     key_version: int | None
     rowids: list[int]
+    tenant_id: int
     randoms: list[int] = field(default_factory=list)
     stamps: list[int] = field(default_factory=list)
     payloads: list[tuple[str, bytes, str]] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
     first_seq: int = -1
+    ahead_seq: int | None = None
 
     def facts(self) -> list[Fact]:
         """The stored facts, as the caller gets them (after the commit)."""
@@ -284,6 +290,38 @@ async def _discard_search_rows(cur: AsyncCursor[Row], rowids: Sequence[int]) -> 
     if rowids:
         await cur.execute("DELETE FROM fact_text WHERE fact_rowid = ANY(%s)", (list(rowids),))
         await cur.execute("DELETE FROM fact_vectors WHERE fact_rowid = ANY(%s)", (list(rowids),))
+
+
+async def _discard_ahead(cur: AsyncCursor[Row], plan: _FactPlan) -> None:
+    """Delete the fact and tag rows `_copy_ahead` copied in for `plan` (none: nothing)."""
+    if plan.ahead_seq is None:
+        return
+    await cur.execute("DELETE FROM facts WHERE rowid_ = ANY(%s)", (plan.rowids,))
+    if any(draft.tags for draft in plan.request.drafts):
+        await cur.execute(
+            "DELETE FROM fact_tags WHERE tenant_id = %s AND fact_id = ANY(%s)",
+            (plan.tenant_id, [row[1] for row in plan.rows]),
+        )
+    plan.ahead_seq = None
+
+
+def _seq_hints(
+    requests: Sequence[WriteRequest],
+    plans: dict[int, _FactPlan | CortexError],
+    heads: dict[str, _Head | None],
+) -> dict[str, int]:
+    """Each tenant's next seq once this group commits, where only new facts append to it."""
+    counts: dict[str, int] = {}
+    for position, request in enumerate(requests):
+        plan = plans.get(position)
+        if isinstance(plan, _FactPlan):
+            counts[request.tenant] = counts.get(request.tenant, 0) + len(plan.rows)
+    others = {r.tenant for r in requests if not isinstance(r, StoreFacts)}
+    return {
+        tenant: head.next_seq + count
+        for tenant, count in counts.items()
+        if tenant not in others and (head := heads.get(tenant)) is not None
+    }
 
 
 async def _insert_vectors(cur: AsyncCursor[Row], rows: Sequence[Row]) -> None:
@@ -457,6 +495,9 @@ async def _configure(conn: AsyncConnection[Row]) -> None:
 class PostgresStore:
     """A CORTEX store in one PostgreSQL database. Open with `await PostgresStore.open(url)`."""
 
+    # The writer hands over the next group while the previous one is locked and committing.
+    write_concurrency = 2
+
     def __init__(
         self,
         url: str,
@@ -475,6 +516,15 @@ class PostgresStore:
         self._random = random.Random(secrets.token_bytes(32))
         # The last fact timestamp this store handed out (the next one is later; see _plan_facts).
         self._last_ts = 0
+        # Overlapping groups plan, then lock their tenants' rows, one at a time and in the order
+        # they arrived (asyncio locks are fair): a later group's stamps are later and it takes
+        # the rows after the earlier group, so its plan never goes stale on this process's
+        # account (`_append_plan`).
+        self._planning = asyncio.Lock()
+        self._locking = asyncio.Lock()
+        # Tenant -> the seq after the last group this process locked, if that group only
+        # stored facts there (a hint for the next group's `_copy_ahead`; checked under the lock).
+        self._seq_hints: dict[str, int] = {}
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -645,8 +695,18 @@ class PostgresStore:
         """
         try:
             async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
-                plans = await self._plan_facts(cur, requests)
-                outcomes = await self._apply_group(cur, requests, plans)
+                async with self._planning:
+                    plans = await self._plan_facts(cur, requests)
+                # No await in between: this group queues for `_locking` before the next one
+                # can finish planning (asyncio locks are first come, first served).
+                await self._locking.acquire()
+                try:
+                    await self._copy_ahead(cur, requests, plans)
+                    heads = await self._lock_heads(cur, requests)
+                    self._seq_hints = _seq_hints(requests, plans, heads)
+                finally:
+                    self._locking.release()
+                outcomes = await self._apply_group(cur, requests, plans, heads)
         except StoreError as exc:
             return [exc] * len(requests)
         # Committed: only now are the new facts' values built for the callers.
@@ -665,15 +725,18 @@ class PostgresStore:
         if not wanted:
             return {}
         names = sorted({r.tenant for _, r in wanted})
-        await cur.execute(
-            "INSERT INTO tenants(name, created_at, last_ts, head_hash)"
-            " SELECT n, %s, %s, %s FROM unnest(%s::text[]) AS n ORDER BY n"
-            " ON CONFLICT (name) DO NOTHING",
-            (*(time.time_ns() // 1000,) * 2, ZERO_HASH, names),
-        )
-        ids: dict[str, int] = dict(
-            await self._rows(cur, "SELECT name, id FROM tenants WHERE name = ANY(%s)", (names,))
-        )
+        find = "SELECT name, id FROM tenants WHERE name = ANY(%s)"
+        ids: dict[str, int] = dict(await self._rows(cur, find, (names,)))
+        if len(ids) < len(names):
+            # Only then an INSERT: one on an existing row waits for any transaction that has
+            # updated it (the previous group of this process, committing).
+            await cur.execute(
+                "INSERT INTO tenants(name, created_at, last_ts, head_hash)"
+                " SELECT n, %s, %s, %s FROM unnest(%s::text[]) AS n ORDER BY n"
+                " ON CONFLICT (name) DO NOTHING",
+                (*(time.time_ns() // 1000,) * 2, ZERO_HASH, names),
+            )
+            ids = dict(await self._rows(cur, find, (names,)))
         versions: dict[str, int] = {}
         refused: dict[str, CortexError] = {}
         if self._cipher is not None:
@@ -711,7 +774,7 @@ class PostgresStore:
                 plans[i] = refused[request.tenant]
                 continue
             tenant_id = int(ids[request.tenant])
-            plans[i] = _FactPlan(request, versions.get(request.tenant), rowids)
+            plans[i] = _FactPlan(request, versions.get(request.tenant), rowids, tenant_id)
             for rowid, data in zip(rowids, request.search or (), strict=True):
                 texts.append((rowid, tenant_id, data.text, data.tags))
                 if data.vector is not None:
@@ -732,6 +795,44 @@ class PostgresStore:
                         failed += plan.rowids
         await _discard_search_rows(cur, failed)
         return plans
+
+    async def _copy_ahead(
+        self,
+        cur: AsyncCursor[Row],
+        requests: Sequence[WriteRequest],
+        plans: dict[int, _FactPlan | CortexError],
+    ) -> None:
+        """Copy in the fact and tag rows of prepared facts before their tenant's row is locked.
+
+        Their seq is predicted from `_seq_hints` (the group before this one, which is locked
+        or committing meanwhile); under the lock `_append_plan` shifts them if the ledger's
+        head says otherwise, or replaces them if the facts had to be prepared again. Tenants
+        this group also sends other requests for (whose transactions come in between) and
+        tenants without a hint get their rows under the lock.
+        """
+        hints = dict(self._seq_hints)
+        for request in requests:
+            if not isinstance(request, StoreFacts):
+                hints.pop(request.tenant, None)
+        facts: list[Row] = []
+        tags: list[Row] = []
+        encrypted = self._cipher is not None
+        for position, request in enumerate(requests):
+            plan = plans.get(position)
+            seq = hints.get(request.tenant)
+            if not isinstance(plan, _FactPlan) or seq is None:
+                continue
+            plan.ahead_seq = seq
+            hints[request.tenant] = seq + len(plan.rows)
+            tenant_id, version = plan.tenant_id, plan.key_version if encrypted else None
+            for row, draft in zip(plan.rows, plan.request.drafts, strict=True):
+                facts.append((row[0], row[1], tenant_id, *row[2:], seq, version))
+                tags.extend((tenant_id, tag, row[1]) for tag in draft.tags)
+                seq += 1
+        if facts:
+            await _copy(cur, f"facts({_FACT_INSERT_COLUMNS})", _FACT_TYPES, facts)
+        if tags:
+            await _copy(cur, "fact_tags(tenant_id, tag, fact_id)", ("int8", "text", "text"), tags)
 
     def _prepare_facts(self, plan: _FactPlan, floor: int) -> int:
         """Fill `plan` with its facts stamped after `floor` (microseconds); return the last stamp.
@@ -787,6 +888,7 @@ class PostgresStore:
         seq, prev = head.next_seq, head.head_hash
         frontier = head.frontier
         plan.first_seq = seq
+        ahead = plan.ahead_seq
         transactions, nodes, facts, tags = (
             staged.transactions,
             staged.nodes,
@@ -825,8 +927,9 @@ class PostgresStore:
             )
             done, frontier = extend_frontier(frontier, seq, leaf_hash(entry))
             nodes.extend((tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
-            facts.append((row[0], fact_id, tenant_id, *row[2:], seq, version))
-            tags.extend((tenant_id, tag, fact_id) for tag in draft.tags)
+            if ahead is None:
+                facts.append((row[0], fact_id, tenant_id, *row[2:], seq, version))
+                tags.extend((tenant_id, tag, fact_id) for tag in draft.tags)
             seq, prev = seq + 1, tx_hash
         return replace(
             head,
@@ -847,18 +950,28 @@ class PostgresStore:
         if (plan.stamps and plan.stamps[0] <= head.last_ts) or (
             self._cipher is not None and plan.key_version != head.key_version
         ):
-            # Another writer appended (or a data key changed) since the plan was made.
+            # Another writer appended (or a data key changed) since the plan was made: new ids
+            # and stamps, so rows copied ahead are replaced by rows staged under the lock.
+            await _discard_ahead(cur, plan)
             plan.key_version = head.key_version
             self._last_ts = max(self._last_ts, self._prepare_facts(plan, head.last_ts))
-        return self._chain_facts(staged, plan, head)
+        head = self._chain_facts(staged, plan, head)
+        if plan.ahead_seq is not None and plan.ahead_seq != plan.first_seq:
+            # Copied ahead at a seq that another writer (or a failed group) has changed.
+            await cur.execute(
+                "UPDATE facts SET seq = seq + %s WHERE rowid_ = ANY(%s)",
+                (plan.first_seq - plan.ahead_seq, plan.rowids),
+            )
+            plan.ahead_seq = plan.first_seq
+        return head
 
     async def _apply_group(
         self,
         cur: AsyncCursor[Row],
         requests: Sequence[WriteRequest],
         plans: dict[int, _FactPlan | CortexError],
+        heads: dict[str, _Head | None],
     ) -> list[WriteOutcome | _FactPlan]:
-        heads = await self._lock_heads(cur, requests)
         if self._cipher is not None:
             await self._read_key_versions(cur, heads)
         needed = sum(isinstance(r, Supersede) for r in requests)
@@ -883,6 +996,7 @@ class PostgresStore:
                         changed.add(request.tenant)
                     except CortexError as exc:
                         await _discard_search_rows(cur, plan.rowids)
+                        await _discard_ahead(cur, plan)
                         plan = exc
                 outcomes.append(plan)
                 continue
@@ -940,7 +1054,7 @@ class PostgresStore:
         rows = await self._rows(
             cur,
             "SELECT id, name, next_seq, head_hash, last_ts FROM tenants WHERE name = ANY(%s)"
-            " ORDER BY name FOR UPDATE",
+            " ORDER BY name FOR NO KEY UPDATE",
             (names,),
         )
         heads: dict[str, _Head | None] = dict.fromkeys(names)
@@ -1413,8 +1527,15 @@ class PostgresStore:
         return fact
 
     async def _checkpoint(
-        self, cur: AsyncCursor[Row], tenant: str, head: _Head
+        self, cur: AsyncCursor[Row], tenant: str, head: _Head, *, after_group: bool = False
     ) -> tuple[Checkpoint, _Head]:
+        """Sign the tenant's tree at its head; the signature's time ticks the tenant's clock.
+
+        `after_group` (the checkpoint every N transactions, signed at the end of a write group):
+        stamped with the time of the tenant's last transaction, which it is the state after,
+        and the clock does not tick: the next group, prepared while this one committed, stays
+        in date (a wall-time stamp would be later than the stamps it was prepared with).
+        """
         if self._signer is None:
             raise StoreError("this store was opened without a signing key; cannot sign checkpoints")
         existing = await self._rows(
@@ -1427,7 +1548,7 @@ class PostgresStore:
             size, root, ts, signature, kid = existing[0]
             return Checkpoint(tenant, size, bytes(root), ts, bytes(signature), kid), head
         root = frontier_root(head.frontier, head.next_seq)
-        stamp, head = self._tick(head)
+        stamp, head = (head.last_ts, head) if after_group else self._tick(head)
         checkpoint = self._signer(tenant, head.next_seq, root, format_ts(stamp))
         await cur.execute(
             "INSERT INTO checkpoints(tenant_id, tree_size, root, ts, signature, key_id)"
@@ -1441,7 +1562,10 @@ class PostgresStore:
                 checkpoint.key_id,
             ),
         )
-        await cur.execute("UPDATE tenants SET last_ts = %s WHERE id = %s", (stamp, head.tenant_id))
+        if not after_group:
+            await cur.execute(
+                "UPDATE tenants SET last_ts = %s WHERE id = %s", (stamp, head.tenant_id)
+            )
         return checkpoint, head
 
     async def _maybe_checkpoint(self, cur: AsyncCursor[Row], tenant: str, head: _Head) -> None:
@@ -1454,7 +1578,7 @@ class PostgresStore:
         last = int(rows[0][0] or 0)
         every = self._checkpoint_every
         if last // every < head.next_seq // every:
-            await self._checkpoint(cur, tenant, head)
+            await self._checkpoint(cur, tenant, head, after_group=True)
 
     # ------------------------------------------------------------------ reads
 

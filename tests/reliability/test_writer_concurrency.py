@@ -1,0 +1,126 @@
+"""The writer hands a store up to `concurrency` groups at once, answering each as it ends."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+
+from cortex import WriterCrashed
+from cortex.model import FactDraft
+from cortex.store.base import StoreFacts, WriteOutcome, WriteRequest
+from cortex.store.writer import GroupCommitWriter
+
+
+def _request(text: str) -> StoreFacts:
+    return StoreFacts("default", (FactDraft(content=text),))
+
+
+class _GatedStore:
+    """An `apply_writes` whose groups wait until the test releases them (or makes them fail)."""
+
+    def __init__(self) -> None:
+        self.started: list[list[str]] = []
+        self.gates: list[asyncio.Future[None]] = []
+        self.active = 0
+        self.most_active = 0
+
+    async def apply(self, requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
+        contents = [r.drafts[0].content for r in requests if isinstance(r, StoreFacts)]
+        gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.started.append(contents)
+        self.gates.append(gate)
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        try:
+            await gate
+        finally:
+            self.active -= 1
+        return [[] for _ in requests]
+
+
+async def _until(condition: Any, timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.002)
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("concurrency", [1, 2, 3])
+async def test_no_more_than_concurrency_groups_are_with_the_store_and_they_start_in_order(
+    concurrency: int,
+) -> None:
+    store = _GatedStore()
+    writer = GroupCommitWriter(
+        store.apply, queue_size=100, batch_max=1, timeout=5.0, concurrency=concurrency
+    )
+    writer.start()
+    try:
+        tasks = [asyncio.create_task(writer.submit(_request(f"w{i}"))) for i in range(6)]
+        await _until(lambda: len(store.started) == concurrency)
+        await asyncio.sleep(0.05)
+        assert len(store.started) == concurrency, "a group started beyond the limit"
+        released = 0
+        while released < 6:
+            store.gates[released].set_result(None)
+            released += 1
+            await _until(lambda: len(store.started) == min(6, released + concurrency))
+        assert await asyncio.gather(*tasks) == [[]] * 6
+        assert store.most_active == concurrency
+        assert [group[0] for group in store.started] == [f"w{i}" for i in range(6)]
+        assert writer.stats.groups == 6
+    finally:
+        await writer.close()
+
+
+@pytest.mark.timeout(30)
+async def test_a_group_that_fails_tells_its_callers_while_the_group_beside_it_commits() -> None:
+    store = _GatedStore()
+    writer = GroupCommitWriter(store.apply, queue_size=100, batch_max=1, timeout=5.0, concurrency=2)
+    writer.start()
+    try:
+        first = asyncio.create_task(writer.submit(_request("commits")))
+        second = asyncio.create_task(writer.submit(_request("fails")))
+        await _until(lambda: len(store.gates) == 2)
+        store.gates[1].set_exception(RuntimeError("connection reset"))
+        with pytest.raises(WriterCrashed, match="RuntimeError: connection reset"):
+            await second
+        # The failure restarts the drain task; the group beside it is still with the store.
+        await _until(lambda: writer.stats.restarts == 1 and writer.running)
+        assert not first.done()
+        store.gates[0].set_result(None)
+        assert await first == []
+        third = asyncio.create_task(writer.submit(_request("after")))
+        await _until(lambda: len(store.gates) == 3)
+        store.gates[2].set_result(None)
+        assert await third == []
+    finally:
+        await writer.close()
+
+
+@pytest.mark.timeout(30)
+async def test_closing_waits_for_every_group_with_the_store() -> None:
+    store = _GatedStore()
+    writer = GroupCommitWriter(store.apply, queue_size=100, batch_max=1, timeout=5.0, concurrency=2)
+    writer.start()
+    tasks = [asyncio.create_task(writer.submit(_request(f"w{i}"))) for i in range(3)]
+    await _until(lambda: len(store.gates) == 2)
+    closing = asyncio.create_task(writer.close())
+    await asyncio.sleep(0.05)
+    assert not closing.done(), "close() returned while groups were still with the store"
+    for i in range(3):
+        await _until(lambda: len(store.gates) > i)
+        store.gates[i].set_result(None)
+    await asyncio.wait_for(closing, 5)
+    assert await asyncio.gather(*tasks) == [[]] * 3
+
+
+def test_concurrency_must_be_positive() -> None:
+    async def apply(requests: Sequence[WriteRequest]) -> list[WriteOutcome]:
+        return []
+
+    with pytest.raises(ValueError, match="concurrency"):
+        GroupCommitWriter(apply, queue_size=1, batch_max=1, timeout=1.0, concurrency=0)
