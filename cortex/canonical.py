@@ -12,7 +12,7 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring
 from typing import Any
 
@@ -196,8 +196,7 @@ def to_micros(value: datetime) -> int:
 
 def from_micros(micros: int) -> datetime:
     """Return the aware UTC datetime for microseconds since the Unix epoch."""
-    seconds, rest = divmod(micros, 1_000_000)
-    return datetime.fromtimestamp(seconds, tz=UTC).replace(microsecond=rest)
+    return _EPOCH + timedelta(microseconds=micros)  # exact; ~0.5 us (fromtimestamp: ~1.3)
 
 
 # Crockford's base32 alphabet (ULIDs), and every pair of its characters (10 bits at a time).
