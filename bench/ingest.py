@@ -1,7 +1,8 @@
 """Ingest benchmark: durable fact writes through the async engine.
 
 Phase "batched": `await engine.store_many(batch)` with batches of `--batch` facts (default
-1,000), one batch at a time, N facts in total -> facts/s (target >= 20,000 facts/s).
+1,000), one batch at a time (`--in-flight K`: K calls waiting at once), N facts in total ->
+facts/s (target >= 20,000 facts/s on SQLite, >= 10,000 on PostgreSQL).
 
 Phase "single": `--tasks` concurrent asyncio tasks (default 16) each `await engine.store(...)`
 in a loop, `--single` facts in total -> facts/s and acknowledgement latency p50/p95/p99
@@ -40,6 +41,10 @@ ratio to the single process's figure of the same run, under "postgres"/"processe
 
     .venv/bin/python bench/ingest.py -n 30000 --phases batched --database-url URL --processes 4
 
+A PostgreSQL process overlaps up to three write groups (the next prepared while the previous
+one commits); one `store_many` at a time leaves nothing to overlap, so `--in-flight 3` shows
+what a process with several writers gets.
+
 Human-readable progress goes to stderr; one JSON line with every figure goes to stdout.
 """
 
@@ -61,6 +66,7 @@ from cortex.config import Settings
 from cortex.engine import init_home
 
 TARGET_BATCHED_FPS = 20_000
+TARGET_PG_BATCHED_FPS = 10_000  # issue 7: one process on PostgreSQL
 TARGET_SINGLE_P95_MS = 5.0
 TARGET_EMBED_RATIO = 0.8
 TARGET_ENCRYPT_RATIO = 0.8
@@ -147,7 +153,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-async def phase_batched(engine: cortex.Cortex, gen: c.FactGenerator, args: Any) -> dict[str, Any]:
+async def phase_batched(
+    engine: cortex.Cortex,
+    gen: c.FactGenerator,
+    args: Any,
+    target_fps: float = TARGET_BATCHED_FPS,
+) -> dict[str, Any]:
     total, size = args.facts, args.batch
     c.log(f"batched: {total:,} facts in store_many batches of {size:,}")
     call_times: list[float] = []
@@ -196,9 +207,7 @@ async def phase_batched(engine: cortex.Cortex, gen: c.FactGenerator, args: Any) 
         "facts_per_s": round(fps, 1),
         "wall_facts_per_s": round(total / wall, 1),
         "batch_latency": c.percentiles_ms(call_times),
-        "target_facts_per_s": c.target_line(
-            "batched throughput", fps, "facts/s", ">=", TARGET_BATCHED_FPS
-        ),
+        "target_facts_per_s": c.target_line("batched throughput", fps, "facts/s", ">=", target_fps),
     }
 
 
@@ -517,9 +526,11 @@ async def run_postgres(args: argparse.Namespace, settings: Settings) -> dict[str
             if phase in ("embed", "encrypt"):
                 continue
             c.log(f"postgres: {phase}")
-            fn = phase_batched if phase == "batched" else phase_single
             with c.maybe_phase(profiler, f"postgres-{phase}"):
-                result[phase] = await fn(engine, gen, args)
+                if phase == "batched":
+                    result[phase] = await phase_batched(engine, gen, args, TARGET_PG_BATCHED_FPS)
+                else:
+                    result[phase] = await phase_single(engine, gen, args)
         result["facts"] = (await engine.stats()).facts
     if profiler is not None:
         result["profile"] = profiler.reports

@@ -435,7 +435,7 @@ class Cortex:
         if settings.database_url is not None:
             store = await PostgresStore.open(
                 settings.database_url,
-                pool_size=settings.read_threads + 1,
+                pool_size=settings.read_threads + PostgresStore.write_concurrency,
                 checkpoint_every=settings.checkpoint_every,
                 signer=signer,
                 timeout=min(10.0, settings.write_timeout),

@@ -200,7 +200,7 @@ def test_overlapping_groups_of_one_server_are_prepared_once_and_appended_in_orde
             assert sorted(f.id for b in batches for f in b) == [f.id for f in facts]
             stamps = [f.created_at for f in facts]
             assert all(a < b for a, b in itertools.pairwise(stamps))
-            assert len((await engine.checkpoints())) == 8
+            assert len(await engine.checkpoints()) == 8
             assert (await engine.verify()).ok
 
     asyncio.run(run())

@@ -67,7 +67,7 @@ async def test_no_more_than_concurrency_groups_are_with_the_store_and_they_start
         while released < 6:
             store.gates[released].set_result(None)
             released += 1
-            await _until(lambda: len(store.started) == min(6, released + concurrency))
+            await _until(lambda n=released: len(store.started) == min(6, n + concurrency))
         assert await asyncio.gather(*tasks) == [[]] * 6
         assert store.most_active == concurrency
         assert [group[0] for group in store.started] == [f"w{i}" for i in range(6)]
@@ -112,7 +112,7 @@ async def test_closing_waits_for_every_group_with_the_store() -> None:
     await asyncio.sleep(0.05)
     assert not closing.done(), "close() returned while groups were still with the store"
     for i in range(3):
-        await _until(lambda: len(store.gates) > i)
+        await _until(lambda i=i: len(store.gates) > i)
         store.gates[i].set_result(None)
     await asyncio.wait_for(closing, 5)
     assert await asyncio.gather(*tasks) == [[]] * 3
