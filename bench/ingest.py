@@ -552,8 +552,14 @@ def _batched_child(
             await engine.store_many(gen.batch(10))  # connect, create the tenant
             start.wait()
             began = time.time()
-            for batch in batches:
-                await engine.store_many(batch)
+            pending = iter(batches)
+
+            async def sender() -> None:
+                for batch in pending:
+                    await engine.store_many(batch)
+
+            # `--in-flight` store_many calls waiting at once, as in the one-process phase.
+            await asyncio.gather(*(sender() for _ in range(max(1, args.in_flight))))
             return began, time.time()
 
     out.put(asyncio.run(ingest()))
