@@ -41,6 +41,15 @@ class _GatedStore:
         return [[] for _ in requests]
 
 
+def _writer(store: _GatedStore, concurrency: int) -> GroupCommitWriter:
+    """A started writer of one-request groups in front of `store`."""
+    writer = GroupCommitWriter(
+        store.apply, queue_size=100, batch_max=1, timeout=5.0, concurrency=concurrency
+    )
+    writer.start()
+    return writer
+
+
 async def _until(condition: Any, timeout: float = 5.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while not condition():
@@ -54,10 +63,7 @@ async def test_no_more_than_concurrency_groups_are_with_the_store_and_they_start
     concurrency: int,
 ) -> None:
     store = _GatedStore()
-    writer = GroupCommitWriter(
-        store.apply, queue_size=100, batch_max=1, timeout=5.0, concurrency=concurrency
-    )
-    writer.start()
+    writer = _writer(store, concurrency)
     try:
         tasks = [asyncio.create_task(writer.submit(_request(f"w{i}"))) for i in range(6)]
         await _until(lambda: len(store.started) == concurrency)
@@ -79,8 +85,7 @@ async def test_no_more_than_concurrency_groups_are_with_the_store_and_they_start
 @pytest.mark.timeout(30)
 async def test_a_group_that_fails_tells_its_callers_while_the_group_beside_it_commits() -> None:
     store = _GatedStore()
-    writer = GroupCommitWriter(store.apply, queue_size=100, batch_max=1, timeout=5.0, concurrency=2)
-    writer.start()
+    writer = _writer(store, 2)
     try:
         first = asyncio.create_task(writer.submit(_request("commits")))
         second = asyncio.create_task(writer.submit(_request("fails")))
@@ -104,8 +109,7 @@ async def test_a_group_that_fails_tells_its_callers_while_the_group_beside_it_co
 @pytest.mark.timeout(30)
 async def test_closing_waits_for_every_group_with_the_store() -> None:
     store = _GatedStore()
-    writer = GroupCommitWriter(store.apply, queue_size=100, batch_max=1, timeout=5.0, concurrency=2)
-    writer.start()
+    writer = _writer(store, 2)
     tasks = [asyncio.create_task(writer.submit(_request(f"w{i}"))) for i in range(3)]
     await _until(lambda: len(store.gates) == 2)
     closing = asyncio.create_task(writer.close())
