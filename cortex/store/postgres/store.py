@@ -5,12 +5,14 @@ database transaction that locks the row of every tenant it appends to (`SELECT .
 UPDATE`, in name order so that two groups never deadlock), reads that tenant's head fresh (next
 seq, last hash, Merkle right edge, clock), appends, updates the head and commits. New facts are
 prepared before the lock (stamps, ids, digests, sealing, text index rows) and only chained under
-it, then copied in with `COPY`. Within one process two groups overlap (`write_concurrency`): the
-next one is prepared while the previous one holds its rows and commits; they plan and lock in the
-order the writer handed them over, so each tenant's ledger gets them in that order. Nothing about a
-ledger is cached between groups, so appends from any number of processes interleave without gaps,
-forks or clocks that go backwards. Hashes, digests, Merkle nodes and checkpoints are computed by
-the same functions as on SQLite, so the bytes are identical for the same operations.
+it, then copied in with `COPY`. Within one process up to three groups overlap
+(`write_concurrency`): the next one is prepared, and its fact and tag rows copied in, while the
+previous one holds its rows and commits; they plan and lock in the order the writer handed them
+over, so each tenant's ledger gets them in that order. Nothing about a ledger is trusted from an
+earlier group (the seq rows are copied ahead at is a guess, checked under the lock), so appends
+from any number of processes interleave without gaps, forks or clocks that go backwards. Hashes,
+digests, Merkle nodes and checkpoints are computed by the same functions as on SQLite, so the bytes
+are identical for the same operations.
 """
 
 from __future__ import annotations
