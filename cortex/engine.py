@@ -290,6 +290,17 @@ def draft_from_mapping(item: Mapping[str, Any], *, default_project: str = "defau
     )
 
 
+def _drafts_of(items: Iterable[FactDraft | Mapping[str, Any]]) -> list[FactDraft]:
+    """Drafts of `items` (drafts or JSON-like mappings); a bad one is named by its index."""
+    drafts = []
+    for number, item in enumerate(items):
+        try:
+            drafts.append(item if isinstance(item, FactDraft) else draft_from_mapping(item))
+        except ValidationError as exc:
+            raise ValidationError(f"item {number}: {exc}") from exc
+    return drafts
+
+
 class _Indexable(Protocol):
     """What search data is made from: a fact's content and tags."""
 
@@ -554,12 +565,7 @@ class Cortex:
         self, items: Iterable[FactDraft | Mapping[str, Any]], *, tenant: str | None = None
     ) -> list[Fact]:
         """Store many facts in one group commit: all of them or, on any invalid item, none."""
-        drafts = []
-        for number, item in enumerate(items):
-            try:
-                drafts.append(item if isinstance(item, FactDraft) else draft_from_mapping(item))
-            except ValidationError as exc:
-                raise ValidationError(f"item {number}: {exc}") from exc
+        drafts = _drafts_of(items)
         if not drafts:
             return []
         name = self._tenant(tenant)
@@ -569,6 +575,18 @@ class Cortex:
         assert isinstance(facts, list)
         self._vectors_later(name)
         return facts
+
+    async def screen(
+        self, items: Iterable[FactDraft | Mapping[str, Any]], *, tenant: str | None = None
+    ) -> list[FactDraft]:
+        """Run the privacy shield over facts as `store_many` would, storing nothing.
+
+        Raises ShieldBlocked (naming the item) when the tenant's policy blocks one; otherwise
+        returns the drafts as they would be stored, with redactions applied. (Pass the original
+        items to `store_many`, which screens them again and records the redactions.)
+        """
+        drafts = _drafts_of(items)
+        return list(await self._screen(self._tenant(tenant), drafts)) if drafts else []
 
     async def get(
         self, fact_id: str, *, as_of: datetime | str | None = None, tenant: str | None = None
@@ -1475,6 +1493,7 @@ class CortexSync:
 
     store = _blocking(Cortex.store)
     store_many = _blocking(Cortex.store_many)
+    screen = _blocking(Cortex.screen)
     get = _blocking(Cortex.get)
     list = _blocking(Cortex.list)
     deprecate = _blocking(Cortex.deprecate)

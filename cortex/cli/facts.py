@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cortex.cli.jsonl import read_fact_drafts
+from cortex.cli.jsonl import NumberedDrafts, read_numbered_fact_drafts
 from cortex.cli.options import (
     AsJson,
     AsOf,
@@ -37,8 +36,7 @@ from cortex.cli.output import (
     versions_json,
 )
 from cortex.engine import CortexSync
-from cortex.errors import CortexError, ValidationError
-from cortex.model import FactDraft
+from cortex.errors import CortexError, ShieldBlocked, ValidationError
 
 __all__ = ["deprecate", "get", "history", "list_facts", "store", "supersede"]
 
@@ -78,8 +76,9 @@ def store(
 
     Each JSONL line is an object with "content" and optionally "project", "fact_type", "tags",
     "source", "confidence", "valid_from", "valid_until" and "meta"; --project sets the project
-    of lines without one. The whole file is validated before anything is stored: a bad line
-    stores nothing and names its line number.
+    of lines without one. The whole file is validated, and screened by the privacy shield,
+    before anything is stored: a bad line, or one the shield's policy blocks, stores nothing and
+    is named by its line number.
 
     Examples:
 
@@ -104,9 +103,9 @@ def store(
             )
         # Standard input may be a stream without a name (as under test runners).
         name = str(getattr(file, "name", "<stdin>"))
-        drafts = read_fact_drafts(file, source=name, default_project=project or "default")
+        read = read_numbered_fact_drafts(file, source=name, default_project=project or "default")
         with open_memory(home, tenant) as memory:
-            _store_drafts(memory, drafts, as_json=as_json)
+            _store_drafts(memory, read, source=name, as_json=as_json)
     elif text is not None and file is None:
         metadata = parse_meta(meta)
         with open_memory(home, tenant) as memory:
@@ -129,13 +128,19 @@ def store(
         raise ValidationError("give the fact as TEXT or a JSONL file with --file (not both)")
 
 
-def _store_drafts(memory: CortexSync, drafts: Sequence[FactDraft], *, as_json: bool) -> None:
-    """Store validated drafts in chunks with a progress bar; print ids as chunks commit."""
+def _store_drafts(memory: CortexSync, read: NumberedDrafts, *, source: str, as_json: bool) -> None:
+    """Screen every draft, then store them in chunks with a progress bar; print ids as chunks
+    commit. A draft the shield blocks stops everything before the first chunk is stored."""
+    drafts = read.drafts
     if not drafts:
         typer.echo("no facts in the input; nothing stored", err=True)
         if as_json:
             print_json([])
         return
+    try:
+        memory.screen(drafts)  # `store_many` screens each chunk again, recording redactions
+    except ShieldBlocked as exc:
+        raise _blocked_line(memory, read, source, exc) from exc
     console = stderr_console()
     stored: list[dict[str, Any]] = []
     columns = (
@@ -160,6 +165,28 @@ def _store_drafts(memory: CortexSync, drafts: Sequence[FactDraft], *, as_json: b
             progress.advance(task, len(facts))
     if as_json:
         print_json(stored)
+
+
+def _blocked_line(
+    memory: CortexSync, read: NumberedDrafts, source: str, exc: ShieldBlocked
+) -> ShieldBlocked:
+    """`exc` for one draft of a file, named by its line instead of its index in the file."""
+    index = 0 if exc.item is None else exc.item  # None: a file of one fact
+    try:
+        memory.screen([read.drafts[index]])  # alone: the same block, without "item N: "
+    except ShieldBlocked as alone:
+        return ShieldBlocked(
+            f"{source}: line {read.lines[index]}: {alone}",
+            kind=alone.kind,
+            category=alone.category,
+            field=alone.field,
+            start=alone.start,
+            end=alone.end,
+            line=alone.line,
+            column=alone.column,
+            item=index,
+        )
+    return exc
 
 
 def get(

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from cortex.engine import draft_from_mapping
 from cortex.errors import ValidationError
 from cortex.model import FactDraft
 
-__all__ = ["read_fact_drafts"]
+__all__ = ["NumberedDrafts", "read_fact_drafts", "read_numbered_fact_drafts"]
+
+
+class NumberedDrafts(NamedTuple):
+    """The drafts of a JSONL stream and the line number (from 1) each was read from."""
+
+    lines: list[int]
+    drafts: list[FactDraft]
 
 
 def read_fact_drafts(
@@ -20,6 +28,14 @@ def read_fact_drafts(
     Each line is a JSON object with the fields of `draft_from_mapping`. The first bad line raises
     a ValidationError that names `source` and the line number (counting from 1).
     """
+    return read_numbered_fact_drafts(lines, source=source, default_project=default_project).drafts
+
+
+def read_numbered_fact_drafts(
+    lines: Iterable[bytes], *, source: str, default_project: str = "default"
+) -> NumberedDrafts:
+    """`read_fact_drafts`, with the line number of each draft."""
+    numbers: list[int] = []
     drafts: list[FactDraft] = []
     for number, raw in enumerate(lines, start=1):
         try:
@@ -42,4 +58,5 @@ def read_fact_drafts(
             drafts.append(draft_from_mapping(item, default_project=default_project))
         except ValidationError as exc:
             raise ValidationError(f"{source}: line {number}: {exc}") from exc
-    return drafts
+        numbers.append(number)
+    return NumberedDrafts(numbers, drafts)

@@ -157,3 +157,49 @@ def test_read_fact_drafts_accepts_a_byte_order_mark_on_line_1() -> None:
     drafts = read_fact_drafts([b'\xef\xbb\xbf{"content": "a"}\n'], source="in.jsonl")
 
     assert [draft.content for draft in drafts] == ["a"]
+
+
+SECRET = "AKIAZ3XQ5PLM2RTY7UWN"
+
+
+def test_a_secret_on_a_later_chunks_line_stores_nothing_and_names_the_line(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shield screens the whole file before the first chunk is stored: a blocked fact on
+    line 5 (third chunk of two) leaves nothing behind, and the error names its line."""
+    monkeypatch.setattr(facts, "STORE_CHUNK", 2)
+    lines = _jsonl({"content": "one"}, {"content": "two"}, {"content": "three"})
+    lines += "\n" + _jsonl({"content": f"the deploy key is {SECRET}"}, {"content": "five"})
+
+    result = cli("store", "--file", "-", input=lines)
+
+    assert result.exit_code == 2, result.output
+    assert "<stdin>: line 5: content holds a secret (aws_access_key)" in result.stderr
+    assert "item" not in result.stderr
+    assert SECRET not in result.output
+    assert result.stdout == ""
+    assert as_json(cli("stats", "--json"))["facts"] == 0
+
+
+def test_a_secret_in_a_file_of_one_fact_names_line_1(cli: Cli) -> None:
+    result = cli("store", "--file", "-", input=_jsonl({"content": f"key {SECRET}"}))
+
+    assert result.exit_code == 2
+    assert "<stdin>: line 1: content holds a secret" in result.stderr
+    assert as_json(cli("stats", "--json"))["facts"] == 0
+
+
+def test_facts_the_policy_redacts_are_stored_redacted_with_their_record(
+    cli: Cli, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(facts, "STORE_CHUNK", 2)
+    with (home / "cortex.toml").open("a") as toml:
+        toml.write('\n[shield]\nemail = "redact"\n')
+    lines = _jsonl(*({"content": f"fact {n}, mail jane{n}@acme-corp.io"} for n in range(3)))
+
+    stored = as_json(cli("store", "--file", "-", "--json", input=lines))
+
+    assert [fact["content"] for fact in stored] == [
+        f"fact {n}, mail [REDACTED:email]" for n in range(3)
+    ]
+    assert [fact["meta"] for fact in stored] == [{"_redactions": ["email"]}] * 3

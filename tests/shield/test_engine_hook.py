@@ -110,3 +110,23 @@ async def test_async_engine_blocks_large_content_scanned_off_the_event_loop(
             await engine.store(filler + f"\nkey {SECRET}")
 
     assert caught.value.line == 2
+
+
+def test_screen_says_what_a_write_would_store_and_stores_nothing(settings: Settings) -> None:
+    redacting = _with_shield(settings, pii="redact")
+    with cortex.connect(redacting) as memory:
+        screened = memory.screen(
+            [{"content": f"Escalate to {EMAIL}"}, {"content": "nothing to hide", "tags": ["a"]}]
+        )
+        with pytest.raises(ShieldBlocked) as caught:
+            memory.screen([{"content": "fine"}, {"content": f"token {SECRET}"}])
+        assert memory.screen([]) == []
+        assert memory.stats().facts == 0
+        stored = memory.store_many([{"content": f"Escalate to {EMAIL}"}])
+
+    assert [d.content for d in screened] == ["Escalate to [REDACTED:email]", "nothing to hide"]
+    assert screened[0].meta == {"_redactions": ["email"]}
+    assert stored[0].content == screened[0].content
+    assert stored[0].meta == screened[0].meta
+    assert (caught.value.item, caught.value.kind) == (1, "github_token")
+    assert SECRET.encode() not in _database_bytes(settings)
