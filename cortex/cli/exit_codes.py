@@ -67,6 +67,10 @@ def exit_code_for(error: CortexError) -> int:
     return EXIT_OTHER
 
 
+# Commands whose Conflict is about one fact's state (already deprecated, superseded, purged).
+_FACT_COMMANDS = frozenset({"deprecate", "supersede", "purge", "vote"})
+
+
 def hint_for(error: CortexError, command: str) -> str | None:
     """Return how to fix `error` raised by `cortex <command>`, or None if its message says it."""
     if isinstance(error, ValidationError):
@@ -88,7 +92,7 @@ def hint_for(error: CortexError, command: str) -> str | None:
         return "`cortex gate list --all` shows every approval and its state"
     if isinstance(error, SearchDisabled):
         return None  # the message says which setting turns search on
-    if isinstance(error, Conflict):
+    if isinstance(error, Conflict) and command in _FACT_COMMANDS:
         return "`cortex history ID` shows what already happened to the fact"
     if isinstance(error, Overloaded):
         return f"the store is busy; retry in {error.retry_after:g} s"

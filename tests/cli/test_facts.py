@@ -302,3 +302,13 @@ def test_tenant_defaults_to_the_cortex_tenant_environment_variable(home: Path) -
     result = as_json(env_runner.invoke(app, ["stats", "--tenant", "acme", "--json"]))
 
     assert result["facts"] == 1
+
+
+def test_a_conflict_that_is_not_about_a_fact_gets_no_fact_history_hint(cli: Cli) -> None:
+    stored_id(cli, "a plaintext fact")
+
+    result = cli("init", "--encrypt")
+
+    assert result.exit_code == 4
+    assert "already holds data in the clear" in result.stderr
+    assert "cortex history" not in result.stderr
