@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import PurePath
+from typing import Annotated, Literal
 
 import typer
 from rich import box
@@ -12,7 +13,7 @@ from cortex.cli.options import AsJson, Home, Tenant
 from cortex.cli.output import print_json, print_table
 from cortex.config import Settings
 from cortex.errors import ValidationError
-from cortex.shield import Shield, Verdict, position
+from cortex.shield import Shield, Syntax, Verdict, position
 
 __all__ = ["MAX_SCAN_BYTES", "scan"]
 
@@ -20,6 +21,27 @@ MAX_SCAN_BYTES = 64 * 1024 * 1024
 """The most `cortex scan` reads; split larger inputs."""
 
 EXIT_BLOCKED = 1
+
+# Source files by suffix: where a bare name is a variable, so `password = value` holds a secret
+# only as a string literal (`code`), and the C family, where '…' is a character (`c`). Anything
+# else (prose, Markdown, configuration, shell, Go's `:=` with bare values) is scanned as text.
+_C_SUFFIXES = frozenset(
+    {".c", ".h", ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".cs", ".m", ".mm"}
+)
+_CODE_SUFFIXES = frozenset(
+    {".py", ".pyi", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx", ".java", ".kt", ".kts",
+     ".scala", ".groovy", ".rb", ".php", ".swift", ".rs", ".dart", ".lua", ".tf"}
+)  # fmt: skip
+
+
+def syntax_of(name: str) -> Syntax:
+    """The syntax `cortex scan` assumes for a file named `name` (stdin, `<stdin>`: text)."""
+    suffix = PurePath(name).suffix.lower()
+    if suffix in _C_SUFFIXES:
+        return "c"
+    if suffix in _CODE_SUFFIXES:
+        return "code"
+    return "text"
 
 
 def _rows(text: str, verdicts: tuple[Verdict, ...]) -> list[dict[str, object]]:
@@ -66,6 +88,19 @@ def scan(
         str,
         typer.Option("--project", "-p", metavar="NAME", help="Project whose policy applies."),
     ] = "default",
+    syntax: Annotated[
+        Literal["auto", "text", "code", "c"],
+        typer.Option(
+            "--syntax",
+            help=(
+                "What FILE is. text: any value assigned to a secret-sounding name counts;"
+                " code: only a quoted string literal does (a bare name is a variable); c: only"
+                " a double-quoted one ('x' is a character). auto (default): c for C, C++, C#"
+                " and Objective-C files, code for Python, JavaScript, TypeScript, Java, Kotlin,"
+                " Ruby, PHP, Swift, Rust and the like (by suffix), text otherwise and for stdin."
+            ),
+        ),
+    ] = "auto",
     home: Home = None,
     tenant: Tenant = None,
     as_json: AsJson = False,
@@ -83,6 +118,8 @@ def scan(
 
         cortex scan notes.md
 
+        cortex scan src/settings.py     # code: `password = other_name` is no secret
+
         git diff | cortex scan - --json --tenant acme --project billing
     """
     data = file.read(MAX_SCAN_BYTES + 1)
@@ -93,7 +130,10 @@ def scan(
         )
     text = data.decode("utf-8", errors="replace")
     settings = Settings.load(home, tenant=tenant)
-    verdicts = Shield(settings.shield).inspect(text, tenant=settings.tenant, project=project)
+    chosen: Syntax = syntax_of(str(getattr(file, "name", ""))) if syntax == "auto" else syntax
+    verdicts = Shield(settings.shield).inspect(
+        text, tenant=settings.tenant, project=project, syntax=chosen
+    )
     rows = _rows(text, verdicts)
     blocked = sum(1 for v in verdicts if v.action == "block")
     if as_json:

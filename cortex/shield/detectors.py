@@ -80,7 +80,9 @@ class Detector:
     - `shape`: this sequence of character classes occurs in the text (`A` an ASCII capital,
       `a` an ASCII small letter, `9` a digit; a non-ASCII character counts as a digit).
 
-    A detector without gates runs on every text.
+    A detector without gates runs on every text. `assigned`: it finds values assigned to (or
+    compared with) secret-sounding names, so in source code only a string literal counts (see
+    `Syntax`).
     """
 
     kind: str
@@ -92,6 +94,7 @@ class Detector:
     min_run: int = 0
     min_digits: int = 0
     shape: str = ""
+    assigned: bool = False
 
 
 # ------------------------------------------------------------------------------ building blocks
@@ -1003,6 +1006,7 @@ DETECTORS: tuple[Detector, ...] = (
         _find_assignments,
         keywords=("pass", "pwd", "pw", "secret", "token", "key", "credential"),
         ignore_case=True,
+        assigned=True,
     ),
     # Personal data.
     Detector(
@@ -1070,6 +1074,22 @@ _LONG_RUN = 15
 """Detectors whose `min_run` is at least this are skipped together on texts of short words."""
 
 
+Syntax = Literal["text", "code", "c"]
+"""What a scanned text is, for the `assigned` detectors (`password = value`):
+
+- `text`: prose, notes, configuration, shell: any value counts, quoted or not (facts are text);
+- `code`: source code where a bare name is a variable (Python, JavaScript, Java, Ruby, ...):
+  only a quoted string literal ('…', "…", `…`) is a value;
+- `c`: the C family, where '…' is a character literal: only a "…" string literal is a value.
+"""
+SYNTAXES: tuple[Syntax, ...] = ("text", "code", "c")
+_STRING_QUOTES: dict[Syntax, frozenset[str] | None] = {
+    "text": None,
+    "code": frozenset("\"'`"),
+    "c": frozenset('"'),
+}
+
+
 class _Entry(NamedTuple):
     priority: int
     detector: Detector
@@ -1077,6 +1097,7 @@ class _Entry(NamedTuple):
     min_run: int
     shape: bytes
     secret: bool
+    assigned: bool
 
 
 class Scanner:
@@ -1091,7 +1112,9 @@ class Scanner:
     def __init__(self, detectors: Sequence[Detector] = DETECTORS) -> None:
         self.detectors = tuple(detectors)
         entries = [
-            _Entry(p, d, d.min_digits, d.min_run, d.shape.encode(), d.category == "secret")
+            _Entry(
+                p, d, d.min_digits, d.min_run, d.shape.encode(), d.category == "secret", d.assigned
+            )
             for p, d in enumerate(self.detectors)
         ]
         self._long = tuple(e for e in entries if e.min_run >= _LONG_RUN)
@@ -1104,12 +1127,15 @@ class Scanner:
             _keyword_pattern(d for d in (e.detector for e in self._gated) if d.ignore_case),
         )
 
-    def scan(self, text: str) -> tuple[Finding, ...]:
+    def scan(self, text: str, syntax: Syntax = "text") -> tuple[Finding, ...]:
         """Return the findings in `text`, ordered by position, with no two spans overlapping.
 
         Where spans of several detectors overlap, the detector earlier in `detectors` wins
         (vendor formats before generic assignments before personal data), then the longer span.
+        `syntax` says what `text` is (`Syntax`): in source code, an `assigned` detector's value
+        counts only inside a string literal.
         """
+        quotes = _STRING_QUOTES[syntax]
         if not text:
             return ()
         raw = text.encode("utf-8", "surrogatepass")
@@ -1129,7 +1155,7 @@ class Scanner:
                 gated = self._without_keywords
         candidates: list[tuple[int, int, int, Detector]] = []
         for group in (gated, self._long) if longest else (gated,):
-            for priority, detector, min_digits, min_run, shape, secret in group:
+            for priority, detector, min_digits, min_run, shape, secret, assigned in group:
                 if min_digits > digits or min_run > longest or (shape and shape not in classes):
                     continue
                 if detector.keywords:
@@ -1146,6 +1172,8 @@ class Scanner:
                 for start, end in detector.find(text):
                     if secret and _low_diversity(text, start, end):
                         continue  # "xxxx…", "0000…": a placeholder in a token's shape
+                    if assigned and quotes is not None and text[start - 1 : start] not in quotes:
+                        continue  # in source code a bare value is a name, not a secret
                     candidates.append((priority, start, -end, detector))
         if not candidates:
             return ()
@@ -1186,12 +1214,14 @@ def _resolve(candidates: list[tuple[int, int, int, Detector]]) -> tuple[Finding,
 _DEFAULT_SCANNER = Scanner(DETECTORS)
 
 
-def scan(text: str, detectors: Sequence[Detector] = DETECTORS) -> tuple[Finding, ...]:
+def scan(
+    text: str, detectors: Sequence[Detector] = DETECTORS, *, syntax: Syntax = "text"
+) -> tuple[Finding, ...]:
     """Return the findings in `text`, ordered by position, with no two spans overlapping.
 
     Where spans of several detectors overlap, the detector earlier in `detectors` wins (vendor
-    formats before generic assignments before personal data), then the longer span. To scan
-    many texts with other detectors, build a `Scanner` once.
+    formats before generic assignments before personal data), then the longer span. `syntax`:
+    see `Syntax`. To scan many texts with other detectors, build a `Scanner` once.
     """
     scanner = _DEFAULT_SCANNER if detectors is DETECTORS else Scanner(detectors)
-    return scanner.scan(text)
+    return scanner.scan(text, syntax)

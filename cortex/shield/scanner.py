@@ -14,7 +14,7 @@ from typing import Any
 from cortex.config import ShieldRule
 from cortex.errors import ShieldBlocked
 from cortex.model import FactDraft
-from cortex.shield.detectors import DETECTORS, Detector, Finding, Scanner, kinds
+from cortex.shield.detectors import DETECTORS, Detector, Finding, Scanner, Syntax, kinds
 from cortex.shield.policy import Action, check_rules, decide
 
 __all__ = ["REDACTIONS_KEY", "Shield", "Verdict", "position", "redact"]
@@ -61,9 +61,12 @@ class Shield:
         self.detectors = tuple(detectors)
         self._scanner = Scanner(self.detectors)
 
-    def inspect(self, text: str, *, tenant: str, project: str) -> tuple[Verdict, ...]:
-        """Every finding in `text` with the action the policy would take on it."""
-        return tuple(Verdict(f, self._decide(f, tenant, project)) for f in self._scanner.scan(text))
+    def inspect(
+        self, text: str, *, tenant: str, project: str, syntax: Syntax = "text"
+    ) -> tuple[Verdict, ...]:
+        """Every finding in `text` (of `syntax`) with the action the policy would take on it."""
+        findings = self._scanner.scan(text, syntax)
+        return tuple(Verdict(f, self._decide(f, tenant, project)) for f in findings)
 
     def _decide(self, finding: Finding, tenant: str, project: str) -> Action:
         return decide(

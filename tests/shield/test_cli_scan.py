@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cortex.cli.scan import syntax_of
 from tests.cli.invoke import Cli, ok
 
 SECRET = "AKIAZ3XQ5PLM2RTY7UWN"
@@ -77,3 +78,32 @@ def test_scan_help_explains_exit_codes_with_an_example(cli: Cli) -> None:
     assert "Example" in result.stdout
     assert "cortex scan" in result.stdout
     assert "Exit code 1" in result.stdout
+
+
+def test_scan_reads_source_files_as_code_by_their_suffix(cli: Cli, tmp_path: Path) -> None:
+    """`passwd = other;` in a C file is code (a bare name), in a text file a password."""
+    body = 'passwd = m{{h}o)p${e]nob(ody[finds>-_$#thisone}};\npassword = "x9Qz!rT4#kLm2";\n'
+    for name in ("main.c", "app.py", "notes.txt"):
+        (tmp_path / name).write_text(body)
+
+    def lines(*args: str) -> list[int]:
+        result = cli("scan", *args, "--json")
+        assert result.exit_code == 1, result.output
+        return [f["line"] for f in json.loads(result.stdout)["findings"]]
+
+    assert lines(str(tmp_path / "main.c")) == [2]
+    assert lines(str(tmp_path / "app.py")) == [2]
+    assert lines(str(tmp_path / "notes.txt")) == [1, 2]
+    assert lines(str(tmp_path / "main.c"), "--syntax", "text") == [1, 2]
+    stdin = cli("scan", "-", "--json", "--syntax", "c", input=body)
+    assert [f["line"] for f in json.loads(stdin.stdout)["findings"]] == [2]
+    stdin_auto = cli("scan", "-", "--json", input=body)
+    assert [f["line"] for f in json.loads(stdin_auto.stdout)["findings"]] == [1, 2]
+
+
+def test_syntax_of_a_file_name() -> None:
+    assert [syntax_of(n) for n in ("a.c", "B.CPP", "x.cs", "m.mm")] == ["c"] * 4
+    assert [syntax_of(n) for n in ("a.py", "b.ts", "c.java", "d.rs")] == ["code"] * 4
+    assert [syntax_of(n) for n in ("a.env", "b.yaml", "c.go", "README", "<stdin>", "")] == [
+        "text"
+    ] * 6

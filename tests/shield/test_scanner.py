@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -11,7 +12,7 @@ from hypothesis import strategies as st
 from cortex.config import ShieldRule
 from cortex.errors import ShieldBlocked
 from cortex.model import FactDraft
-from cortex.shield import REDACTIONS_KEY, Shield, position, redact, scan
+from cortex.shield import REDACTIONS_KEY, SYNTAXES, Shield, position, redact, scan
 
 SECRETS = {
     "aws_access_key": "AKIAZ3XQ5PLM2RTY7UWN",
@@ -112,3 +113,35 @@ def test_clean_drafts_pass_through_unchanged_and_stale_redaction_marks_are_dropp
 
     assert out_clean is clean
     assert dict(out_inherited.meta) == {"a": 1}
+
+
+RANDOM_VALUE = "m{{h}o)p${e]nob(ody[finds>-_$#thisone}}"
+
+
+@pytest.mark.parametrize(
+    ("line", "as_text", "as_code", "as_c"),
+    [
+        (f"passwd = {RANDOM_VALUE};", True, False, False),  # a bare value: a name in code
+        (f"api_key = '{RANDOM_VALUE}';", True, True, False),  # a character literal in C
+        (f'apikey = "{RANDOM_VALUE}";', True, True, True),
+        (f'password = @"{RANDOM_VALUE}";', True, True, True),  # Objective-C's NSString
+        (f"api_key: `{RANDOM_VALUE}`", True, True, False),
+        (f'if ("{RANDOM_VALUE}" == password) {{', True, True, True),
+        (f'std::string secret("{RANDOM_VALUE}");', True, True, True),
+    ],
+)
+def test_in_source_code_only_a_string_literal_is_an_assigned_secret(
+    line: str, as_text: bool, as_code: bool, as_c: bool
+) -> None:
+    def found(syntax: Any) -> bool:
+        return any(f.kind == "generic_secret" for f in scan(line, syntax=syntax))
+
+    assert (found("text"), found("code"), found("c")) == (as_text, as_code, as_c)
+
+
+def test_syntax_changes_only_the_assignment_detector() -> None:
+    text = f"aws = {SECRETS['aws_access_key']}; mail = {SECRETS['email']}; passwd = x9Qz!rT4#kLm"
+    kinds = {syntax: [f.kind for f in scan(text, syntax=syntax)] for syntax in SYNTAXES}
+
+    assert kinds["text"] == ["aws_access_key", "email", "generic_secret"]
+    assert kinds["code"] == kinds["c"] == ["aws_access_key", "email"]
