@@ -1097,7 +1097,6 @@ class _Entry(NamedTuple):
     min_run: int
     shape: bytes
     secret: bool
-    assigned: bool
 
 
 class Scanner:
@@ -1112,9 +1111,7 @@ class Scanner:
     def __init__(self, detectors: Sequence[Detector] = DETECTORS) -> None:
         self.detectors = tuple(detectors)
         entries = [
-            _Entry(
-                p, d, d.min_digits, d.min_run, d.shape.encode(), d.category == "secret", d.assigned
-            )
+            _Entry(p, d, d.min_digits, d.min_run, d.shape.encode(), d.category == "secret")
             for p, d in enumerate(self.detectors)
         ]
         self._long = tuple(e for e in entries if e.min_run >= _LONG_RUN)
@@ -1155,7 +1152,7 @@ class Scanner:
                 gated = self._without_keywords
         candidates: list[tuple[int, int, int, Detector]] = []
         for group in (gated, self._long) if longest else (gated,):
-            for priority, detector, min_digits, min_run, shape, secret, assigned in group:
+            for priority, detector, min_digits, min_run, shape, secret in group:
                 if min_digits > digits or min_run > longest or (shape and shape not in classes):
                     continue
                 if detector.keywords:
@@ -1172,7 +1169,11 @@ class Scanner:
                 for start, end in detector.find(text):
                     if secret and _low_diversity(text, start, end):
                         continue  # "xxxx…", "0000…": a placeholder in a token's shape
-                    if assigned and quotes is not None and text[start - 1 : start] not in quotes:
+                    if (
+                        quotes is not None
+                        and detector.assigned
+                        and text[start - 1 : start] not in quotes
+                    ):
                         continue  # in source code a bare value is a name, not a secret
                     candidates.append((priority, start, -end, detector))
         if not candidates:
