@@ -245,6 +245,17 @@ class _Rows:
     texts: list[Row] = field(default_factory=list)
     vectors: list[Row] = field(default_factory=list)
 
+    def add_facts(
+        self, plan: _FactPlan, tenant_id: int, first_seq: int, version: int | None
+    ) -> None:
+        """Stage `plan`'s fact rows, at seqs from `first_seq`, and their tag rows."""
+        facts, tags = self.facts, self.tags
+        for seq, (row, draft) in enumerate(
+            zip(plan.rows, plan.request.drafts, strict=True), first_seq
+        ):
+            facts.append((row[0], row[1], tenant_id, *row[2:], seq, version))
+            tags.extend((tenant_id, tag, row[1]) for tag in draft.tags)
+
     async def flush(self, cur: AsyncCursor[Row]) -> None:
         """Write everything staged: `COPY` for plain rows, one `INSERT` for texts and vectors.
 
@@ -816,8 +827,7 @@ class PostgresStore:
         for request in requests:
             if not isinstance(request, StoreFacts):
                 hints.pop(request.tenant, None)
-        facts: list[Row] = []
-        tags: list[Row] = []
+        ahead = _Rows()
         encrypted = self._cipher is not None
         for position, request in enumerate(requests):
             plan = plans.get(position)
@@ -826,15 +836,8 @@ class PostgresStore:
                 continue
             plan.ahead_seq = seq
             hints[request.tenant] = seq + len(plan.rows)
-            tenant_id, version = plan.tenant_id, plan.key_version if encrypted else None
-            for row, draft in zip(plan.rows, plan.request.drafts, strict=True):
-                facts.append((row[0], row[1], tenant_id, *row[2:], seq, version))
-                tags.extend((tenant_id, tag, row[1]) for tag in draft.tags)
-                seq += 1
-        if facts:
-            await _copy(cur, f"facts({_FACT_INSERT_COLUMNS})", _FACT_TYPES, facts)
-        if tags:
-            await _copy(cur, "fact_tags(tenant_id, tag, fact_id)", ("int8", "text", "text"), tags)
+            ahead.add_facts(plan, plan.tenant_id, seq, plan.key_version if encrypted else None)
+        await ahead.flush(cur)
 
     def _prepare_facts(self, plan: _FactPlan, floor: int) -> int:
         """Fill `plan` with its facts stamped after `floor` (microseconds); return the last stamp.
@@ -894,13 +897,7 @@ class PostgresStore:
         seq, prev = head.next_seq, head.head_hash
         frontier = head.frontier
         plan.first_seq = seq
-        ahead = plan.ahead_seq
-        transactions, nodes, facts, tags = (
-            staged.transactions,
-            staged.nodes,
-            staged.facts,
-            staged.tags,
-        )
+        transactions, nodes = staged.transactions, staged.nodes
         for row, (payload, payload_digest, stamp), draft in zip(
             plan.rows, plan.payloads, plan.request.drafts, strict=True
         ):
@@ -933,10 +930,9 @@ class PostgresStore:
             )
             done, frontier = extend_frontier(frontier, seq, leaf_hash(entry))
             nodes.extend((tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
-            if ahead is None:
-                facts.append((row[0], fact_id, tenant_id, *row[2:], seq, version))
-                tags.extend((tenant_id, tag, fact_id) for tag in draft.tags)
             seq, prev = seq + 1, tx_hash
+        if plan.ahead_seq is None:  # not copied in ahead: staged here, at the seqs just given
+            staged.add_facts(plan, tenant_id, plan.first_seq, version)
         return replace(
             head,
             next_seq=seq,
