@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from cortex.cli.jsonl import NumberedDrafts, read_numbered_fact_drafts
+from cortex.cli.jsonl import NumberedDrafts, read_fact_drafts
 from cortex.cli.options import (
     AsJson,
     AsOf,
@@ -103,7 +103,7 @@ def store(
             )
         # Standard input may be a stream without a name (as under test runners).
         name = str(getattr(file, "name", "<stdin>"))
-        read = read_numbered_fact_drafts(file, source=name, default_project=project or "default")
+        read = read_fact_drafts(file, source=name, default_project=project or "default")
         with open_memory(home, tenant) as memory:
             _store_drafts(memory, read, source=name, as_json=as_json)
     elif text is not None and file is None:

@@ -10,7 +10,7 @@ from cortex.engine import draft_from_mapping
 from cortex.errors import ValidationError
 from cortex.model import FactDraft
 
-__all__ = ["NumberedDrafts", "read_fact_drafts", "read_numbered_fact_drafts"]
+__all__ = ["NumberedDrafts", "read_fact_drafts"]
 
 
 class NumberedDrafts(NamedTuple):
@@ -22,19 +22,12 @@ class NumberedDrafts(NamedTuple):
 
 def read_fact_drafts(
     lines: Iterable[bytes], *, source: str, default_project: str = "default"
-) -> list[FactDraft]:
-    """Return a validated draft for every non-blank line of a JSONL stream.
+) -> NumberedDrafts:
+    """Return a validated draft for every non-blank line of a JSONL stream, with its line number.
 
     Each line is a JSON object with the fields of `draft_from_mapping`. The first bad line raises
     a ValidationError that names `source` and the line number (counting from 1).
     """
-    return read_numbered_fact_drafts(lines, source=source, default_project=default_project).drafts
-
-
-def read_numbered_fact_drafts(
-    lines: Iterable[bytes], *, source: str, default_project: str = "default"
-) -> NumberedDrafts:
-    """`read_fact_drafts`, with the line number of each draft."""
     numbers: list[int] = []
     drafts: list[FactDraft] = []
     for number, raw in enumerate(lines, start=1):

@@ -154,7 +154,7 @@ def test_read_fact_drafts_numbers_lines_from_1_counting_blank_ones() -> None:
 
 
 def test_read_fact_drafts_accepts_a_byte_order_mark_on_line_1() -> None:
-    drafts = read_fact_drafts([b'\xef\xbb\xbf{"content": "a"}\n'], source="in.jsonl")
+    drafts = read_fact_drafts([b'\xef\xbb\xbf{"content": "a"}\n'], source="in.jsonl").drafts
 
     assert [draft.content for draft in drafts] == ["a"]
 
@@ -203,3 +203,10 @@ def test_facts_the_policy_redacts_are_stored_redacted_with_their_record(
         f"fact {n}, mail [REDACTED:email]" for n in range(3)
     ]
     assert [fact["meta"] for fact in stored] == [{"_redactions": ["email"]}] * 3
+
+
+def test_read_fact_drafts_gives_each_draft_its_line_number() -> None:
+    read = read_fact_drafts([b'{"content": "a"}\n', b"\n", b'{"content": "b"}\n'], source="x")
+
+    assert read.lines == [1, 3]
+    assert [draft.content for draft in read.drafts] == ["a", "b"]
