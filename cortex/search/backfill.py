@@ -66,6 +66,7 @@ class VectorBackfill:
         self._dirty: set[str] = set()
         self._sweep_all = True
         self._wakeup = asyncio.Event()
+        self._stopping = False  # set by aclose: the task ends at its next check
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self.failures = 0
@@ -74,6 +75,7 @@ class VectorBackfill:
     def start(self) -> None:
         """Start the background task (on the running event loop)."""
         if self._task is None or self._task.done():
+            self._stopping = False
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     def wake(self, tenant: str) -> None:
@@ -96,6 +98,10 @@ class VectorBackfill:
         """Stop the task and free the lease; facts still without vectors are done by the
         process that takes it next (or the next engine)."""
         task, self._task = self._task, None
+        # Asked to stop as well as cancelled: a cancellation swallowed on its way (third-party
+        # code on Python 3.11 can lose one) still ends the task, at its next check.
+        self._stopping = True
+        self._wakeup.set()
         if task is not None and not task.done():
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -116,12 +122,18 @@ class VectorBackfill:
         return False
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             if not self._sweep_all and not self._dirty:
                 try:
-                    await asyncio.wait_for(self._wakeup.wait(), self._sweep_seconds)
+                    # Not `asyncio.wait_for`: on Python 3.11 it returns normally when the
+                    # event is set in the same loop pass as the task is cancelled, swallowing
+                    # the cancellation, and `aclose` then waits for this task forever.
+                    async with asyncio.timeout(self._sweep_seconds):
+                        await self._wakeup.wait()
                 except TimeoutError:
                     self._sweep_all = True
+            if self._stopping:
+                return
             self._wakeup.clear()
             names = set(self._dirty)
             self._dirty.clear()
@@ -148,7 +160,7 @@ class VectorBackfill:
         done = 0
         async with self._lock:
             cursor = self._cursors.get(tenant, 0)
-            while rows := await self._pending(tenant, cursor, self._batch):
+            while not self._stopping and (rows := await self._pending(tenant, cursor, self._batch)):
                 await self._index(tenant, rows)
                 cursor = rows[-1][0]
                 done += len(rows)

@@ -115,7 +115,10 @@ class GroupCommitWriter:
             self._wakeup.set()
         except asyncio.QueueFull:
             try:
-                await asyncio.wait_for(self._queue.put(pending), timeout=self._timeout)
+                # Not `asyncio.wait_for`, which on Python 3.11 can swallow a cancellation that
+                # arrives in the loop pass where room appears (see VectorBackfill._run).
+                async with asyncio.timeout(self._timeout):
+                    await self._queue.put(pending)
             except TimeoutError:
                 self.stats.overloaded += 1
                 raise Overloaded(

@@ -128,3 +128,24 @@ def test_concurrency_must_be_positive() -> None:
 
     with pytest.raises(ValueError, match="concurrency"):
         GroupCommitWriter(apply, queue_size=1, batch_max=1, timeout=1.0, concurrency=0)
+
+
+@pytest.mark.timeout(30)
+async def test_a_caller_cancelled_as_room_appears_in_a_full_queue_is_cancelled() -> None:
+    """A submit waiting for room, cancelled in the loop pass where room appears, must end
+    cancelled (with `asyncio.wait_for` on Python 3.11 the cancellation was swallowed and the
+    caller kept waiting)."""
+    writer = GroupCommitWriter(_GatedStore().apply, queue_size=1, batch_max=1, timeout=30.0)
+    # Not started: nothing drains, so the first request fills the queue.
+    first = asyncio.create_task(writer.submit(_request("fills the queue")))
+    waiting = asyncio.create_task(writer.submit(_request("waits for room")))
+    await _until(lambda: writer.queue_depth == 1)
+    await asyncio.sleep(0.01)  # `waiting` is blocked in the full queue
+    writer._queue.get_nowait()  # room appears...
+    await asyncio.sleep(0)
+    waiting.cancel()  # ...and the caller is cancelled in the same pass
+    done, _ = await asyncio.wait([waiting], timeout=2)
+    assert waiting in done, "the cancelled caller still waits"
+    assert waiting.cancelled()
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)

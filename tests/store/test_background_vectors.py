@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import apsw
 import numpy as np
@@ -15,6 +17,7 @@ import cortex
 from cortex import Settings
 from cortex.engine import _IndexDraft
 from cortex.errors import ConfigError
+from cortex.search.backfill import VectorBackfill
 from cortex.search.embedder import MiniLMEmbedder
 from cortex.store.base import ReindexFacts, SearchData
 
@@ -207,3 +210,53 @@ async def test_vectors_written_behind_leave_the_text_index_alone(
         assert await engine._store.last_vector_rowid("default") == row[0]
         assert await engine._write(ReindexFacts("default", (row[0],), (blank,))) == 1
         assert await engine.search("cold-7 bucket", mode="text") == []
+
+
+async def test_closing_right_after_a_wake_up_stops_the_task() -> None:
+    """`aclose` cancels the task in the loop pass where a write's wake-up lands: the task must
+    stop (with `asyncio.wait_for` on Python 3.11 the cancellation was swallowed and `aclose`
+    waited forever; a PostgreSQL store test hung in CI this way)."""
+
+    async def no_tenants() -> list[str]:
+        return []
+
+    async def nothing_pending(tenant: str, after: int, limit: int) -> list[Any]:
+        return []
+
+    async def index(tenant: str, rows: Any) -> None:
+        raise AssertionError("nothing to index")
+
+    backfill = VectorBackfill(
+        tenants=no_tenants, pending=nothing_pending, index=index, sweep_seconds=3600
+    )
+    backfill.start()
+    for _ in range(5):  # the first sweep runs, then the task waits for a wake-up
+        await asyncio.sleep(0)
+    backfill.wake("default")
+    await asyncio.sleep(0)  # the wake-up is delivered; the task has not resumed yet
+    async with asyncio.timeout(5):
+        await backfill.aclose()
+
+
+async def test_closing_stops_the_task_even_if_a_call_swallows_the_cancellation() -> None:
+    """Third-party code (a driver's connect on Python 3.11) may lose a cancellation: the task
+    is also asked to stop, and ends at its next check instead of running on."""
+    reading = asyncio.Event()
+
+    async def tenants() -> list[str]:
+        return ["default"]
+
+    async def swallowing(tenant: str, after: int, limit: int) -> list[Any]:
+        reading.set()
+        with contextlib.suppress(asyncio.CancelledError):  # a cancellation lost on the way
+            await asyncio.Event().wait()  # of a read that never answers
+        return []
+
+    async def index(tenant: str, rows: Any) -> None:
+        raise AssertionError("nothing to index")
+
+    backfill = VectorBackfill(tenants=tenants, pending=swallowing, index=index, sweep_seconds=3600)
+    backfill.start()
+    await reading.wait()
+    async with asyncio.timeout(5):
+        await backfill.aclose()
