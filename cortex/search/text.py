@@ -77,8 +77,10 @@ _CJK_CLASS = (
     "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f"
 )
 _CJK_CHAR = re.compile(f"[{_CJK_CLASS}]")
-# Where ASCII text can hold a token with several parts: "_" or a case change.
-_MAY_SPLIT = re.compile(r"_|[a-z0-9][A-Z]|[A-Z][A-Z][a-z]")
+# Where ASCII text can hold a token with several parts: "_" (tested apart) or a case change,
+# `[a-z0-9][A-Z]` or `[A-Z][A-Z][a-z]`. Written to start at the capital, so `re` skips to
+# capitals at C speed (the plain alternation tried every position: 5.6 vs 1.6 us a fact).
+_CASE_CHANGE = re.compile(r"[A-Z](?:(?<=[a-z0-9][A-Z])|(?=[A-Z][a-z]))")
 # ASCII words whose only part is themselves (lower, UPPER or Capitalised, digits allowed).
 _PLAIN_WORD = re.compile(r"[a-z0-9]+|[A-Z0-9]+|[A-Z][a-z0-9]+")
 _CJK_OR_OTHER_RUN = re.compile(f"[{_CJK_CLASS}]+|[^{_CJK_CLASS}]+")
@@ -94,7 +96,7 @@ def index_text(content: str) -> str:
     joined only by punctuation (``cortex.store.sqlite``, ``src/api/users.py``, ``--dry-run``) add
     nothing: the tokenizer splits them already. Text with nothing to add is returned as is.
     """
-    if content.isascii() and not _MAY_SPLIT.search(content):
+    if content.isascii() and "_" not in content and not _CASE_CHANGE.search(content):
         return content  # ASCII prose without identifiers: every word is its own only part
     additions: list[str] = []
     seen: set[str] = set()

@@ -574,7 +574,7 @@ def _nanp_possible(candidate: str) -> bool:
 
 
 def _phone_valid(candidate: str, context: Callable[[], bool]) -> bool:
-    digits = sum(c.isdigit() for c in candidate)
+    digits = sum(map(str.isdigit, candidate))
     if not 7 <= digits <= 15 or candidate.count("(") != candidate.count(")"):
         return False
     if _DATE_LIKE.match(candidate):
@@ -1071,6 +1071,7 @@ _CLASSES = bytes(
 )  # fmt: skip
 _RUNS = bytes(ord(" ") if b in _WHITESPACE else ord("x") for b in range(256))
 _LONG_RUN = 15
+_LONG_RUN_BYTES = b"x" * _LONG_RUN
 """Detectors whose `min_run` is at least this are skipped together on texts of short words."""
 
 
@@ -1120,8 +1121,8 @@ class Scanner:
         # detectors occurs, only the detectors without keywords can find anything.
         self._without_keywords = tuple(e for e in self._gated if not e.detector.keywords)
         self._any_keyword = (
-            _keyword_pattern(d for d in (e.detector for e in self._gated) if not d.ignore_case),
-            _keyword_pattern(d for d in (e.detector for e in self._gated) if d.ignore_case),
+            _covering_keywords(d for d in (e.detector for e in self._gated) if not d.ignore_case),
+            _covering_keywords(d for d in (e.detector for e in self._gated) if d.ignore_case),
         )
 
     def scan(self, text: str, syntax: Syntax = "text") -> tuple[Finding, ...]:
@@ -1140,15 +1141,15 @@ class Scanner:
         digits = classes.count(b"9")
         runs = raw.translate(_RUNS)
         longest = 0
-        if b"x" * _LONG_RUN in runs:
+        if _LONG_RUN_BYTES in runs:
             longest = max(map(len, runs.split()))
         lowered: str | None = None
         gated = self._gated
         exact, folded = self._any_keyword
-        if not (exact is not None and exact.search(text)):
-            if folded is not None:
+        if not _holds_any(text, exact):
+            if folded:
                 lowered = text.lower()
-            if not (folded is not None and folded.search(lowered or "")):
+            if not (folded and _holds_any(lowered or "", folded)):
                 gated = self._without_keywords
         candidates: list[tuple[int, int, int, Detector]] = []
         for group in (gated, self._long) if longest else (gated,):
@@ -1181,15 +1182,26 @@ class Scanner:
         return _resolve(candidates)
 
 
-def _keyword_pattern(detectors: Iterable[Detector]) -> re.Pattern[str] | None:
-    """A pattern matching wherever any keyword of `detectors` occurs (None: they have none).
+def _covering_keywords(detectors: Iterable[Detector]) -> tuple[str, ...]:
+    """The fewest keywords of `detectors` such that text holding any of their keywords holds
+    one of these: a keyword holding another ("password" holds "pass") is left out.
 
-    Keywords of `ignore_case` detectors are compared with the lowered text, as `scan` does, so
-    the pattern of those is searched in `text.lower()`, not compiled with IGNORECASE (whose case
-    folding differs from `str.lower` for a few characters).
+    Keywords of `ignore_case` detectors are looked for in the lowered text, as `scan` does. A
+    substring test per keyword (C `find`) is several times faster than one alternation pattern.
     """
-    words = sorted({k for d in detectors for k in d.keywords}, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, words))) if words else None
+    words = sorted({k for d in detectors for k in d.keywords}, key=len)
+    kept: list[str] = []
+    for word in words:
+        if not any(shorter in word for shorter in kept):
+            kept.append(word)
+    return tuple(kept)
+
+
+def _holds_any(text: str, keywords: tuple[str, ...]) -> bool:
+    for keyword in keywords:  # noqa: SIM110 - a loop: no generator object per text
+        if keyword in text:
+            return True
+    return False
 
 
 def _resolve(candidates: list[tuple[int, int, int, Detector]]) -> tuple[Finding, ...]:

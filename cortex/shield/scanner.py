@@ -22,6 +22,9 @@ __all__ = ["REDACTIONS_KEY", "Shield", "Verdict", "position", "redact"]
 REDACTIONS_KEY = "_redactions"
 """Reserved meta key: the sorted kinds the shield redacted from this fact (set by the shield)."""
 
+CLEAN_TAGS_MAX = 4096
+"""Tags a `Shield` remembers as holding nothing to find (emptied when full)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
@@ -51,7 +54,13 @@ def redact(text: str, findings: Sequence[Finding]) -> str:
 
 
 class Shield:
-    """The privacy shield of one engine: its rules and detectors. Holds no other state."""
+    """The privacy shield of one engine: its rules and detectors.
+
+    Its only other state is a bounded set of tags already scanned and found clean: agents reuse
+    a small vocabulary of tags, and a scan costs more than a set lookup. Only clean tags are
+    kept (nothing found, so no secret is held in memory); the set is emptied when it reaches
+    `CLEAN_TAGS_MAX`.
+    """
 
     def __init__(
         self, rules: Sequence[ShieldRule] = (), detectors: Sequence[Detector] = DETECTORS
@@ -60,6 +69,7 @@ class Shield:
         self.rules = tuple(rules)
         self.detectors = tuple(detectors)
         self._scanner = Scanner(self.detectors)
+        self._clean_tags: set[str] = set()
 
     def inspect(
         self, text: str, *, tenant: str, project: str, syntax: Syntax = "text"
@@ -96,7 +106,7 @@ class Shield:
         if (
             REDACTIONS_KEY not in draft.meta
             and not scan(draft.content)
-            and not any(map(scan, draft.tags))
+            and self._tags_clean(draft.tags)
             and not any(map(scan, _strings(draft.meta)))
         ):
             return draft  # the common case: nothing to decide, nothing to rebuild
@@ -114,6 +124,19 @@ class Shield:
         elif REDACTIONS_KEY not in draft.meta:
             return draft
         return dataclasses.replace(draft, content=content, tags=tags, meta=meta)
+
+    def _tags_clean(self, tags: tuple[str, ...]) -> bool:
+        """True when no tag holds anything a detector finds (a tag is text: scanned as such)."""
+        clean = self._clean_tags
+        for tag in tags:
+            if tag in clean:
+                continue
+            if self._scanner.scan(tag):
+                return False
+            if len(clean) >= CLEAN_TAGS_MAX:
+                clean.clear()
+            clean.add(tag)
+        return True
 
     def _clean(
         self,

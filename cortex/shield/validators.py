@@ -50,6 +50,7 @@ _CARD_BRANDS: tuple[tuple[tuple[str, ...], frozenset[int]], ...] = (
     (("50", "56", "57", "58", "6"), frozenset({12, 13, 14, 15, 16, 17, 18, 19})),  # Maestro
     (("1",), frozenset({15})),  # UATP
 )  # fmt: skip
+_CARD_LENGTHS = frozenset(n for _, lengths in _CARD_BRANDS for n in lengths)
 
 _PLACEHOLDER_WORDS = (
     "example", "sample", "dummy", "placeholder", "changeme", "change_me", "change-me",
@@ -94,8 +95,13 @@ def luhn_valid(digits: str) -> bool:
 def payment_card_valid(text: str) -> bool:
     """True for a card number (separators allowed) of a known brand, length and Luhn digit."""
     digits = text.replace(" ", "").replace("-", "")
-    if not digits.isdigit() or not any(
-        len(digits) in lengths and digits.startswith(prefixes) for prefixes, lengths in _CARD_BRANDS
+    if (
+        len(digits) not in _CARD_LENGTHS
+        or not digits.isdigit()
+        or not any(
+            len(digits) in lengths and digits.startswith(prefixes)
+            for prefixes, lengths in _CARD_BRANDS
+        )
     ):
         return False  # the cheap tests first: most candidates are no card of any brand
     if len(set(digits)) < 2 or not luhn_valid(digits):

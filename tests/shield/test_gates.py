@@ -6,11 +6,15 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cortex.errors import ShieldBlocked
+from cortex.model import FactDraft
 from cortex.shield import DETECTORS, Scanner, Shield, scan
-from cortex.shield.detectors import Detector
+from cortex.shield.detectors import Detector, _covering_keywords
+from cortex.shield.scanner import CLEAN_TAGS_MAX
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "shield"
 UNGATED = Scanner(
@@ -112,3 +116,31 @@ def test_the_shared_keyword_pretest_agrees_on_mixed_case_texts(
     text = joiner.join(parts)
 
     assert scan(text) == _scan_detector_by_detector(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="apswdkeyoPRIVATE KY@:/", max_size=24))
+def test_covering_keywords_are_held_by_every_text_holding_any_keyword(text: str) -> None:
+    keywords = {k for d in DETECTORS for k in d.keywords}
+    for folded in (False, True):
+        own = {k for d in DETECTORS if d.ignore_case == folded for k in d.keywords}
+        covering = _covering_keywords(d for d in DETECTORS if d.ignore_case == folded)
+        assert set(covering) <= own <= keywords
+        assert any(k in text for k in own) == any(k in text for k in covering), text
+
+
+def test_a_shield_remembers_clean_tags_only_and_never_more_than_its_bound() -> None:
+    shield = Shield()
+    secret_tag = "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"
+    many = [FactDraft(content="note", tags=(f"tag-{i}", "shared")) for i in range(5000)]
+
+    shield.screen("acme", many)
+    with pytest.raises(ShieldBlocked) as caught:
+        shield.screen("acme", [FactDraft(content="note", tags=("shared", secret_tag))])
+
+    assert caught.value.kind == "github_token"
+    remembered = shield._clean_tags
+    assert 0 < len(remembered) <= CLEAN_TAGS_MAX
+    assert secret_tag not in remembered
+    with pytest.raises(ShieldBlocked):  # the same tag again: still scanned, still blocked
+        shield.screen("acme", [FactDraft(content="note", tags=(secret_tag,))])

@@ -16,7 +16,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex.errors import ValidationError
-from cortex.search.text import FTS5_TOKENIZER, MAX_QUERY_TERMS, fts5_query, index_text
+from cortex.search.text import (
+    _CASE_CHANGE,
+    FTS5_TOKENIZER,
+    MAX_QUERY_TERMS,
+    fts5_query,
+    index_text,
+)
 
 DOCUMENTS = {
     "backoff": "Set retry_backoff_ms to 250 before the nightly deploy.",
@@ -136,6 +142,14 @@ def test_index_text_adds_the_parts_of_a_repeated_identifier_once() -> None:
 @given(st.text())
 def test_index_text_always_starts_with_the_content_unchanged(content: str) -> None:
     assert index_text(content).startswith(content)
+
+
+@given(st.text(alphabet="aZbY09_ .-\n", max_size=12))
+def test_the_fast_path_is_taken_exactly_where_no_ascii_token_has_parts(content: str) -> None:
+    may_split = re.search(r"_|[a-z0-9][A-Z]|[A-Z][A-Z][a-z]", content) is not None
+    fast = "_" not in content and _CASE_CHANGE.search(content) is None
+
+    assert fast == (not may_split)
 
 
 # ---- fts5_query: the expression ----
