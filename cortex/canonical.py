@@ -24,6 +24,7 @@ __all__ = [
     "ZERO_HASH",
     "canonical_json",
     "canonical_record",
+    "canonical_text",
     "encode_json_string",
     "entry_bytes",
     "fact_record_bytes",
@@ -85,6 +86,24 @@ def canonical_json(value: Any) -> bytes:
         raise ValidationError(f"value has no canonical JSON form: {exc}") from exc
 
 
+def canonical_text(value: Any) -> str:
+    """`canonical_json(value)` as text (how stores keep tags and meta): the same characters,
+    without encoding to bytes and back on the fast paths. Raises ValidationError likewise."""
+    kind = type(value)
+    if kind is dict and all(type(key) is str for key in value):
+        text = _record_text(value)
+    elif (kind is list or kind is tuple) and all(type(item) is str for item in value):
+        text = "[" + ",".join(map(_dumps_str, value)) + "]"
+    else:
+        return canonical_json(value).decode()
+    if not text.isascii():
+        try:
+            text.encode()
+        except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8, no canonical form
+            raise ValidationError(f"value is not valid Unicode: {exc.reason}") from exc
+    return text
+
+
 def _jstr(value: str | None) -> str:
     return "null" if value is None else _dumps_str(value)
 
@@ -140,12 +159,16 @@ def canonical_record(record: Mapping[str, Any]) -> bytes:
     strings, which is what the ledger re-encodes for every fact during `verify`; anything else
     falls back to the general encoder for that value.
     """
+    return _record_text(record).encode()
+
+
+def _record_text(record: Mapping[str, Any]) -> str:
     if all(key.isascii() for key in record):
         keys = sorted(record)  # UTF-16 code unit order is byte order for ASCII
     else:
         keys = sorted(record, key=lambda k: k.encode("utf-16-be"))
     parts = [f"{_dumps_str(key)}:{_jvalue(record[key])}" for key in keys]
-    return ("{" + ",".join(parts) + "}").encode()
+    return "{" + ",".join(parts) + "}"
 
 
 def _jnum(value: float | None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-from cortex.canonical import canonical_json, fact_record_bytes, sha256, to_micros
+from cortex.canonical import canonical_text, fact_record_bytes, sha256, to_micros
 from cortex.errors import ValidationError
 
 __all__ = [
@@ -168,12 +168,17 @@ class FactDraft:
             if len(tags) > MAX_TAGS:
                 raise ValidationError(f"at most {MAX_TAGS} tags per fact, got {len(tags)}")
             for tag in tags:
-                if not isinstance(tag, str) or not _TAG.match(tag) or _has_lone_surrogate(tag):
+                if (
+                    not isinstance(tag, str)
+                    or not _TAG.match(tag)
+                    or (not tag.isascii() and _has_lone_surrogate(tag))
+                ):
                     raise ValidationError(
                         f"tag {tag!r} is invalid: 1-64 characters, no commas or line breaks"
                     )
-            object.__setattr__(self, "tags", tuple(sorted(set(tags))))
-            object.__setattr__(self, "tags_json", canonical_json(self.tags).decode())
+            tags = tuple(sorted(set(tags)))
+            object.__setattr__(self, "tags", tags)
+            object.__setattr__(self, "tags_json", canonical_text(tags))
         else:
             object.__setattr__(self, "tags", ())
             object.__setattr__(self, "tags_json", "[]")
@@ -199,8 +204,8 @@ class FactDraft:
             if not isinstance(meta, Mapping):
                 raise ValidationError("meta must be a JSON object")
             meta = dict(meta)
-        # canonical_json raises ValidationError when meta has no canonical form
-        object.__setattr__(self, "meta_json", canonical_json(meta).decode() if meta else "{}")
+        # canonical_text raises ValidationError when meta has no canonical form
+        object.__setattr__(self, "meta_json", canonical_text(meta) if meta else "{}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,14 +253,14 @@ class Fact:
                 project=self.project,
                 content=self.content,
                 fact_type=self.fact_type,
-                tags_json=canonical_json(list(self.tags)).decode(),
+                tags_json=canonical_text(self.tags),
                 source=self.source,
                 confidence=self.confidence,
                 valid_from=to_micros(self.valid_from),
                 valid_until=None if self.valid_until is None else to_micros(self.valid_until),
                 supersedes=self.supersedes,
                 created_at=to_micros(self.created_at),
-                meta_json=canonical_json(dict(self.meta)).decode(),
+                meta_json=canonical_text(dict(self.meta)),
             )
         )
 

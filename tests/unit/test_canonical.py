@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from cortex.canonical import (
     canonical_json,
     canonical_record,
+    canonical_text,
     entry_bytes,
     fact_record_bytes,
     format_ts,
@@ -166,6 +167,13 @@ def test_fact_record_bytes_equal_rfc8785_of_the_fact_record(
 def test_fast_paths_reject_what_rfc8785_rejects(bad: object) -> None:
     with pytest.raises(ValidationError):
         canonical_json(bad)
+    with pytest.raises(ValidationError):
+        canonical_text(bad)
+
+
+@given(json_values | st.lists(text, max_size=5).map(tuple))
+def test_canonical_text_is_the_canonical_bytes_as_text(value: object) -> None:
+    assert canonical_text(value) == rfc8785.dumps(value).decode()
 
 
 @given(st.dictionaries(text, json_values, max_size=6))
