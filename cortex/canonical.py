@@ -22,6 +22,7 @@ from cortex.errors import ValidationError
 
 __all__ = [
     "ZERO_HASH",
+    "StampText",
     "canonical_json",
     "canonical_record",
     "canonical_text",
@@ -265,6 +266,23 @@ def format_ts(micros: int) -> str:
         f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T"
         f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{rest:06d}Z"
     )
+
+
+class StampText:
+    """`format_ts` for increasing stamps: the date and time of the last second seen are kept,
+    so stamps within one second cost only their fraction (~0.2 us instead of ~1)."""
+
+    __slots__ = ("_prefix", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, micros: int) -> str:
+        second, rest = divmod(micros, 1_000_000)
+        if second != self._second:
+            self._second, self._prefix = second, format_ts(micros)[:-8]
+        return f"{self._prefix}.{rest:06d}Z"
 
 
 def parse_ts(text: str | datetime) -> datetime:

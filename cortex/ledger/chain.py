@@ -12,7 +12,7 @@ from typing import Any
 from cortex.canonical import canonical_record, entry_bytes, sha256
 from cortex.model import Transaction
 
-__all__ = ["build_transaction", "chain_hash", "transaction_entry"]
+__all__ = ["build_transaction", "chain_hash", "link_entry", "transaction_entry"]
 
 
 def chain_hash(prev_hash: bytes, entry: bytes) -> bytes:
@@ -53,16 +53,15 @@ def build_transaction(
     """
     if payload_bytes is None:
         payload_bytes = canonical_record(payload)
-    payload_digest = sha256(payload_bytes)
-    entry = entry_bytes(
+    entry, payload_digest, tx_hash = link_entry(
         tenant=tenant,
         seq=seq,
         op=op,
         subject=subject,
         actor=actor,
         ts=ts,
-        payload_digest=payload_digest.hex(),
-        prev_hash=prev_hash.hex(),
+        payload_bytes=payload_bytes,
+        prev_hash=prev_hash,
     )
     tx = Transaction(
         tenant=tenant,
@@ -74,6 +73,33 @@ def build_transaction(
         payload=payload,
         payload_digest=payload_digest,
         prev_hash=prev_hash,
-        hash=chain_hash(prev_hash, entry),
+        hash=tx_hash,
     )
     return tx, entry, payload_bytes
+
+
+def link_entry(
+    *,
+    tenant: str,
+    seq: int,
+    op: str,
+    subject: str | None,
+    actor: str | None,
+    ts: str,
+    payload_bytes: bytes,
+    prev_hash: bytes,
+) -> tuple[bytes, bytes, bytes]:
+    """The entry bytes, payload digest and chain hash of a transaction (`build_transaction`
+    without the `Transaction` object, for stores that only write its row)."""
+    payload_digest = sha256(payload_bytes)
+    entry = entry_bytes(
+        tenant=tenant,
+        seq=seq,
+        op=op,
+        subject=subject,
+        actor=actor,
+        ts=ts,
+        payload_digest=payload_digest.hex(),
+        prev_hash=prev_hash.hex(),
+    )
+    return entry, payload_digest, chain_hash(prev_hash, entry)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cortex.canonical import (
+    StampText,
     canonical_json,
     canonical_record,
     canonical_text,
@@ -208,3 +209,11 @@ def test_new_fact_id_writes_ids_as_before_and_they_sort_by_time() -> None:
     stamps = sorted(rng.getrandbits(52) for _ in range(500))
     ids = [new_fact_id(t, rng.getrandbits(70)) for t in stamps]
     assert ids == sorted(ids)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=253402300799999999), max_size=30))
+def test_stamp_text_equals_format_ts_in_any_order(stamps: list[int]) -> None:
+    stamp_text = StampText()
+    near = [s + d for s in stamps[:3] for d in (0, 1, 999_999, 1_000_000)]  # same, next second
+
+    assert [stamp_text(s) for s in [*stamps, *near]] == [format_ts(s) for s in [*stamps, *near]]

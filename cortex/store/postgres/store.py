@@ -41,6 +41,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cortex.canonical import (
     ZERO_HASH,
+    StampText,
     canonical_json,
     entry_bytes,
     format_ts,
@@ -852,11 +853,9 @@ class PostgresStore:
             plan.randoms = [self._random.getrandbits(70) for _ in request.drafts]
         plan.stamps, plan.payloads, plan.rows = [], [], []
         now, ts = time.time_ns, floor
-        second, date_and_time = -1, ""  # `format_ts` of the stamps' second, up to its fraction
+        stamp_text = StampText()
         for rowid, bits, draft in zip(plan.rowids, plan.randoms, request.drafts, strict=True):
             ts = max(now() // 1000, ts + 1)
-            if ts // 1_000_000 != second:
-                second, date_and_time = ts // 1_000_000, format_ts(ts)[:-8]
             fact_id = new_fact_id(ts, bits)
             valid_from = ts if draft.valid_from is None else to_micros(draft.valid_from)
             valid_until = None if draft.valid_until is None else to_micros(draft.valid_until)
@@ -868,8 +867,7 @@ class PostgresStore:
                 meta = seal(tenant, version, fact_id, "meta", meta)
             payload = f'{{"fact_digest":"{digest.hex()}"}}'
             plan.stamps.append(ts)
-            stamp_text = f"{date_and_time}.{ts % 1_000_000:06d}Z"  # == format_ts(ts)
-            plan.payloads.append((payload, sha256(payload.encode()), stamp_text))
+            plan.payloads.append((payload, sha256(payload.encode()), stamp_text(ts)))
             plan.rows.append(
                 (
                     rowid,
