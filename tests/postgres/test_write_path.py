@@ -13,9 +13,11 @@ import pytest
 import cortex
 from cortex import Settings
 from cortex.errors import ValidationError
+from cortex.ledger.merkle import verify_inclusion
 from cortex.model import FactDraft
 from cortex.store.base import ListFilter, SearchData, StoreFacts
 from cortex.store.postgres import PostgresStore
+from cortex.store.postgres import store as store_module
 
 
 def test_a_writer_whose_clock_is_behind_appends_after_the_tenants_clock(
@@ -204,3 +206,69 @@ def test_overlapping_groups_of_one_server_are_prepared_once_and_appended_in_orde
             assert (await engine.verify()).ok
 
     asyncio.run(run())
+
+
+def _count_links(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """Counts of `_link` calls made while planning (ahead of the lock) and in all."""
+    counts = {"ahead": 0, "all": 0}
+    link, plan_links = store_module._link, PostgresStore._plan_links
+
+    def counting_link(plan: Any, head: Any) -> Any:
+        counts["all"] += 1
+        return link(plan, head)
+
+    def counting_plan_links(self: PostgresStore, requests: Any, plans: Any) -> None:
+        before = counts["all"]
+        plan_links(self, requests, plans)
+        counts["ahead"] += counts["all"] - before
+
+    monkeypatch.setattr(store_module, "_link", counting_link)
+    monkeypatch.setattr(PostgresStore, "_plan_links", counting_plan_links)
+    return counts
+
+
+def test_one_server_writing_alone_chains_each_group_before_locking_the_tenant(
+    pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no other group open, a group chains its facts on the head the last one left while
+    the server indexes them; under the lock that head is found, so nothing is chained again."""
+    counts = _count_links(monkeypatch)
+    with cortex.connect(pg_settings.with_overrides(checkpoint_every=7)) as memory:
+        batches = [
+            memory.store_many([{"content": f"b{b} {i}", "tags": ["t"]} for i in range(5)])
+            for b in range(6)
+        ]
+        assert counts == {"ahead": 5, "all": 6}  # the first had no head to go on: under the lock
+        assert [f.seq for b in batches for f in b] == list(range(30))
+        assert memory.verify().ok
+        head = memory.checkpoint()
+        proof = memory.inclusion_proof(batches[3][2].id, tree_size=head.tree_size)
+        assert proof.root == head.root
+        assert verify_inclusion(proof.leaf_hash, 17, head.tree_size, proof.path, head.root)
+
+
+def test_a_head_another_server_moved_is_chained_under_the_lock_and_stops_guessing(
+    pg_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows chained on a head another server has moved since are not used; the server chains
+    under the lock, guesses no more while others append, and again once its guess holds."""
+    counts = _count_links(monkeypatch)
+    with cortex.connect(pg_settings) as first, cortex.connect(pg_settings) as second:
+        store = first.engine._store
+        first.store_many([{"content": f"first {i}"} for i in range(4)])
+        second.store_many([{"content": f"second {i}"} for i in range(3)])
+        counts.update(ahead=0, all=0)
+        moved = first.store_many([{"content": f"moved {i}"} for i in range(4)])
+        assert counts == {"ahead": 1, "all": 2}  # chained ahead on seq 4, then on seq 7
+        assert [f.seq for f in moved] == [7, 8, 9, 10]
+        assert store._link_ahead is False
+        second.store_many([{"content": "second again"}])
+        counts.update(ahead=0, all=0)
+        first.store_many([{"content": "not guessed"}])
+        assert counts == {"ahead": 0, "all": 1}  # the guess was wrong again: still off
+        first.store_many([{"content": "alone"}])
+        assert store._link_ahead is True  # this time the head it left was found
+        first.store_many([{"content": "guessed"}])
+        assert counts == {"ahead": 1, "all": 3}
+        assert [f.seq for f in first.list(limit=100).items] == list(range(15))
+        assert first.verify().ok

@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 import psycopg
@@ -136,6 +136,7 @@ Row = tuple[Any, ...]
 
 _MAX_CHAIN = 10_000
 _FETCH = 2000
+_HEAD_HINTS = 1024  # tenants whose last head a store remembers (see `_head_hints`)
 # ts_rank weights for {D, C, B, A}: content is indexed with weight B, tags with A, so a tag
 # match counts twice a content match (as the BM25 column weights on SQLite). Normalisation 1
 # divides by 1 + log(document length): longer texts need more matches, as with BM25. ts_rank
@@ -201,6 +202,18 @@ class _Head:
     key_version: int | None = None
 
 
+class _Link(NamedTuple):
+    """A plan's ledger rows chained on a head (`_link`): its transaction and Merkle node rows
+    and the head they leave. `base` is the (tenant id, next seq, head hash) they follow."""
+
+    base: tuple[int, int, bytes]
+    transactions: list[Row]
+    nodes: list[Row]
+    next_seq: int
+    head_hash: bytes
+    frontier: tuple[tuple[int, int, bytes], ...]
+
+
 @dataclass(slots=True)
 class _FactPlan:
     """One StoreFacts request prepared outside the tenant's lock (see `_plan_facts`).
@@ -209,7 +222,9 @@ class _FactPlan:
     payloads (canonical text, its digest, the entry's timestamp text); `stamps` their
     timestamps. `first_seq` is set when the facts are chained. `ahead_seq` is the first seq
     their fact and tag rows were copied in with before the tenant's row was locked (None: they
-    are copied under the lock; see `_copy_ahead`).
+    are copied under the lock; see `_copy_ahead`). `hint` is the head this process expects to
+    find under the lock (the one its last group left) and `link` the ledger rows chained on it
+    ahead of the lock; both are used only if the locked head is that head (`_chain_facts`).
     """
 
     request: StoreFacts
@@ -222,6 +237,8 @@ class _FactPlan:
     rows: list[Row] = field(default_factory=list)
     first_seq: int = -1
     ahead_seq: int | None = None
+    hint: tuple[int, int, bytes] | None = None
+    link: _Link | None = None
 
     def facts(self) -> list[Fact]:
         """The stored facts, as the caller gets them (after the commit)."""
@@ -317,6 +334,38 @@ async def _discard_ahead(cur: AsyncCursor[Row], plan: _FactPlan) -> None:
             (plan.tenant_id, [row[1] for row in plan.rows]),
         )
     plan.ahead_seq = None
+
+
+def _link(plan: _FactPlan, head: _Head) -> _Link:
+    """The transaction and Merkle node rows of `plan`'s facts appended at `head`."""
+    tenant, tenant_id, actor = plan.request.tenant, head.tenant_id, plan.request.actor
+    seq, prev, frontier = head.next_seq, head.head_hash, head.frontier
+    transactions: list[Row] = []
+    nodes: list[Row] = []
+    for row, (payload, payload_digest, stamp), draft in zip(
+        plan.rows, plan.payloads, plan.request.drafts, strict=True
+    ):
+        fact_id = row[1]
+        who = actor or draft.source
+        entry = entry_bytes(
+            tenant=tenant,
+            seq=seq,
+            op="store",
+            subject=fact_id,
+            actor=who,
+            ts=stamp,
+            payload_digest=payload_digest.hex(),
+            prev_hash=prev.hex(),
+        )
+        tx_hash = chain_hash(prev, entry)
+        transactions.append(
+            (tenant_id, seq, "store", fact_id, who, stamp, payload, payload_digest, prev, tx_hash)
+        )
+        done, frontier = extend_frontier(frontier, seq, leaf_hash(entry))
+        nodes.extend((tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
+        seq, prev = seq + 1, tx_hash
+    base = (head.tenant_id, head.next_seq, head.head_hash)
+    return _Link(base, transactions, nodes, seq, prev, frontier)
 
 
 def _seq_hints(
@@ -539,6 +588,14 @@ class PostgresStore:
         # Tenant -> the seq after the last group this process locked, if that group only
         # stored facts there (a hint for the next group's `_copy_ahead`; checked under the lock).
         self._seq_hints: dict[str, int] = {}
+        # Tenant -> its head after the last group of this process that committed there (at
+        # most _HEAD_HINTS): with no other group of this process open, the next group chains
+        # its facts on it while the server indexes them, and `_lock_heads` takes its Merkle
+        # edge; both only if the locked head is that head. `_link_ahead` is off after a miss
+        # (another process appended) until a locked head matches its hint again.
+        self._head_hints: dict[str, _Head] = {}
+        self._groups_open = 0
+        self._link_ahead = True
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -707,6 +764,7 @@ class PostgresStore:
         tries again on a fresh connection. A failure while committing may leave the caller
         unsure whether the group committed: the error says so.
         """
+        self._groups_open += 1
         try:
             async with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
                 async with self._planning:
@@ -723,6 +781,9 @@ class PostgresStore:
                 outcomes = await self._apply_group(cur, requests, plans, heads)
         except StoreError as exc:
             return [exc] * len(requests)
+        finally:
+            self._groups_open -= 1
+        self._remember_heads(heads)
         # Committed: only now are the new facts' values built for the callers.
         return [o.facts() if isinstance(o, _FactPlan) else o for o in outcomes]
 
@@ -807,8 +868,47 @@ class PostgresStore:
                     except CortexError as exc:
                         plans[i] = exc
                         failed += plan.rowids
+            self._plan_links(requests, plans)
         await _discard_search_rows(cur, failed)
         return plans
+
+    def _plan_links(
+        self, requests: Sequence[WriteRequest], plans: dict[int, _FactPlan | CortexError]
+    ) -> None:
+        """Give prepared plans the head they should find under the lock and, while the last
+        guess was right, their ledger rows chained on it (see `_head_hints`).
+
+        Only when no other group of this process is open (one that is would append first) and
+        for tenants this group only stores facts in; several plans of a tenant chain in turn.
+        """
+        if self._groups_open != 1 or not self._head_hints:
+            return
+        others = {r.tenant for r in requests if not isinstance(r, StoreFacts)}
+        running = {t: h for t, h in self._head_hints.items() if t not in others}
+        for plan in plans.values():
+            if not isinstance(plan, _FactPlan):
+                continue
+            head = running.get(plan.request.tenant)
+            if head is None:
+                continue
+            plan.hint = (head.tenant_id, head.next_seq, head.head_hash)
+            if not self._link_ahead:
+                running.pop(plan.request.tenant)  # the next plan's base is unknown
+                continue
+            plan.link = link = _link(plan, head)
+            running[plan.request.tenant] = replace(
+                head, next_seq=link.next_seq, head_hash=link.head_hash, frontier=link.frontier
+            )
+
+    def _remember_heads(self, heads: dict[str, _Head | None]) -> None:
+        """After a commit: the heads it left are the hints for the next group."""
+        hints = self._head_hints
+        for name, head in heads.items():
+            if head is not None:
+                hints.pop(name, None)
+                hints[name] = head
+        while len(hints) > _HEAD_HINTS:
+            del hints[next(iter(hints))]  # the oldest
 
     async def _copy_ahead(
         self,
@@ -852,6 +952,7 @@ class PostgresStore:
         if not plan.randoms:  # drawn once: a plan made again keeps its ids' random parts
             plan.randoms = [self._random.getrandbits(70) for _ in request.drafts]
         plan.stamps, plan.payloads, plan.rows = [], [], []
+        plan.hint = plan.link = None  # chained on the old stamps
         now, ts = time.time_ns, floor
         stamp_text = StampText()
         for rowid, bits, draft in zip(plan.rowids, plan.randoms, request.drafts, strict=True):
@@ -888,54 +989,28 @@ class PostgresStore:
         return ts
 
     def _chain_facts(self, staged: _Rows, plan: _FactPlan, head: _Head) -> _Head:
-        """Stage `plan`'s facts at the head of the ledger: seqs, chain hashes, Merkle nodes."""
-        tenant, tenant_id = plan.request.tenant, head.tenant_id
-        actor = plan.request.actor
-        version = head.key_version if self._cipher is not None else None
-        seq, prev = head.next_seq, head.head_hash
-        frontier = head.frontier
-        plan.first_seq = seq
-        transactions, nodes = staged.transactions, staged.nodes
-        for row, (payload, payload_digest, stamp), draft in zip(
-            plan.rows, plan.payloads, plan.request.drafts, strict=True
-        ):
-            fact_id = row[1]
-            who = actor or draft.source
-            entry = entry_bytes(
-                tenant=tenant,
-                seq=seq,
-                op="store",
-                subject=fact_id,
-                actor=who,
-                ts=stamp,
-                payload_digest=payload_digest.hex(),
-                prev_hash=prev.hex(),
-            )
-            tx_hash = chain_hash(prev, entry)
-            transactions.append(
-                (
-                    tenant_id,
-                    seq,
-                    "store",
-                    fact_id,
-                    who,
-                    stamp,
-                    payload,
-                    payload_digest,
-                    prev,
-                    tx_hash,
-                )
-            )
-            done, frontier = extend_frontier(frontier, seq, leaf_hash(entry))
-            nodes.extend((tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
-            seq, prev = seq + 1, tx_hash
+        """Stage `plan`'s facts at the head of the ledger: seqs, chain hashes, Merkle nodes.
+
+        The rows chained ahead of the lock (`plan.link`) are used when they follow this head;
+        the first such guess of the group tells whether the next group should guess.
+        """
+        base = (head.tenant_id, head.next_seq, head.head_hash)
+        if plan.hint is not None:
+            self._link_ahead = plan.hint == base
+        link = plan.link
+        if link is None or link.base != base:
+            link = _link(plan, head)
+        plan.first_seq = head.next_seq
+        staged.transactions += link.transactions
+        staged.nodes += link.nodes
         if plan.ahead_seq is None:  # not copied in ahead: staged here, at the seqs just given
-            staged.add_facts(plan, tenant_id, plan.first_seq, version)
+            version = head.key_version if self._cipher is not None else None
+            staged.add_facts(plan, head.tenant_id, plan.first_seq, version)
         return replace(
             head,
-            next_seq=seq,
-            head_hash=prev,
-            frontier=frontier,
+            next_seq=link.next_seq,
+            head_hash=link.head_hash,
+            frontier=link.frontier,
             last_ts=max(head.last_ts, plan.stamps[-1]) if plan.stamps else head.last_ts,
         )
 
@@ -1006,7 +1081,8 @@ class PostgresStore:
                 async with cur.connection.transaction():  # a savepoint: undoes only this request
                     outcome = await self._apply_one(cur, request, heads, rowids)
             except CortexError as exc:
-                heads = before
+                heads.clear()  # in place: apply_writes remembers these heads after the commit
+                heads.update(before)
                 outcomes.append(exc)
                 continue
             outcomes.append(outcome)
@@ -1058,8 +1134,17 @@ class PostgresStore:
             (names,),
         )
         heads: dict[str, _Head | None] = dict.fromkeys(names)
+        known: dict[str, tuple[tuple[int, int, bytes], ...]] = {}
         keys: list[tuple[int, int, int]] = []
-        for tenant_id, _, next_seq, _, _ in rows:
+        for tenant_id, name, next_seq, head_hash, _ in rows:
+            hint = self._head_hints.get(name)
+            if hint is not None and (hint.tenant_id, hint.next_seq, hint.head_hash) == (
+                tenant_id,
+                next_seq,
+                bytes(head_hash),
+            ):
+                known[name] = hint.frontier  # the head this process left: its tree edge too
+                continue
             keys += [(tenant_id, *_node_key(lv, ix)) for lv, ix in frontier_keys(next_seq)]
         found: dict[tuple[int, int, int], bytes] = {}
         if keys:
@@ -1072,14 +1157,19 @@ class PostgresStore:
             ):
                 found[(int(tid), int(last_leaf), int(level))] = bytes(h)
         for tenant_id, name, next_seq, head_hash, last_ts in rows:
-            frontier = []
-            for level, index in frontier_keys(next_seq):
-                node = found.get((tenant_id, *_node_key(level, index)))
-                if node is None:
-                    raise StoreError(f"tenant {name!r}: Merkle node ({level}, {index}) is missing")
-                frontier.append((level, index, node))
+            frontier = known.get(name)
+            if frontier is None:
+                edge = []
+                for level, index in frontier_keys(next_seq):
+                    node = found.get((tenant_id, *_node_key(level, index)))
+                    if node is None:
+                        raise StoreError(
+                            f"tenant {name!r}: Merkle node ({level}, {index}) is missing"
+                        )
+                    edge.append((level, index, node))
+                frontier = tuple(edge)
             heads[name] = _Head(
-                int(tenant_id), int(next_seq), bytes(head_hash), tuple(frontier), int(last_ts)
+                int(tenant_id), int(next_seq), bytes(head_hash), frontier, int(last_ts)
             )
         return heads
 
