@@ -9,6 +9,8 @@ from typing import Any
 
 import psycopg
 import pytest
+from psycopg.adapt import PyFormat
+from psycopg.pq import Format
 
 import cortex
 from cortex import Settings
@@ -272,3 +274,20 @@ def test_a_head_another_server_moved_is_chained_under_the_lock_and_stops_guessin
         assert counts == {"ahead": 1, "all": 3}
         assert [f.seq for f in first.list(limit=100).items] == list(range(15))
         assert first.verify().ok
+
+
+def test_the_stores_connections_copy_bytea_with_the_dumper_of_bytes(pg_url: str) -> None:
+    """`COPY ... set_types` looks dumpers up by oid; for bytea psycopg's own pick is its Python
+    dumper of DB-API `Binary`, the store's connections use the (C) dumper of `bytes`."""
+
+    async def run() -> None:
+        store = await PostgresStore.open(pg_url)
+        try:
+            async with store._pool.connection() as conn:
+                by_oid = conn.adapters.get_dumper_by_oid(17, Format.BINARY)
+                assert by_oid is conn.adapters.get_dumper(bytes, PyFormat.BINARY)
+                assert by_oid is not psycopg.adapters.get_dumper_by_oid(17, Format.BINARY)
+        finally:
+            await store.close()
+
+    asyncio.run(run())

@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from numpy.typing import NDArray
 from pgvector.psycopg import register_vector_async
 from psycopg import AsyncConnection, AsyncCursor
+from psycopg.adapt import PyFormat
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from cortex.canonical import (
@@ -553,6 +554,11 @@ def _pull(loop: asyncio.AbstractEventLoop, cursor: AsyncCursor[Row]) -> Iterator
 
 async def _configure(conn: AsyncConnection[Row]) -> None:
     await register_vector_async(conn)
+    # `COPY ... set_types` picks dumpers by type oid, and for bytea that is psycopg's Python
+    # dumper of its DB-API `Binary` wrapper (registered last for the oid); registering the
+    # dumper of `bytes` again makes its (C) dumper the oid's: 1.2 -> 0.7 us per value, about
+    # 2.5 us per fact (hashes in ledger rows and Merkle nodes).
+    conn.adapters.register_dumper(bytes, conn.adapters.get_dumper(bytes, PyFormat.BINARY))
 
 
 class PostgresStore:
