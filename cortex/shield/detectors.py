@@ -1071,8 +1071,8 @@ _CLASSES = bytes(
 )  # fmt: skip
 _RUNS = bytes(ord(" ") if b in _WHITESPACE else ord("x") for b in range(256))
 _LONG_RUN = 15
-_LONG_RUN_BYTES = b"x" * _LONG_RUN
 """Detectors whose `min_run` is at least this are skipped together on texts of short words."""
+_LONG_RUN_BYTES = b"x" * _LONG_RUN
 
 
 Syntax = Literal["text", "code", "c"]
