@@ -53,14 +53,15 @@ def build_transaction(
     """
     if payload_bytes is None:
         payload_bytes = canonical_record(payload)
-    entry, payload_digest, tx_hash = link_entry(
+    payload_digest = sha256(payload_bytes)
+    entry, tx_hash = link_entry(
         tenant=tenant,
         seq=seq,
         op=op,
         subject=subject,
         actor=actor,
         ts=ts,
-        payload_bytes=payload_bytes,
+        payload_digest=payload_digest,
         prev_hash=prev_hash,
     )
     tx = Transaction(
@@ -86,12 +87,11 @@ def link_entry(
     subject: str | None,
     actor: str | None,
     ts: str,
-    payload_bytes: bytes,
+    payload_digest: bytes,
     prev_hash: bytes,
-) -> tuple[bytes, bytes, bytes]:
-    """The entry bytes, payload digest and chain hash of a transaction (`build_transaction`
-    without the `Transaction` object, for stores that only write its row)."""
-    payload_digest = sha256(payload_bytes)
+) -> tuple[bytes, bytes]:
+    """The entry bytes and chain hash of a transaction whose payload has `payload_digest`
+    (`build_transaction` without the `Transaction` object, for stores that write its row)."""
     entry = entry_bytes(
         tenant=tenant,
         seq=seq,
@@ -102,4 +102,4 @@ def link_entry(
         payload_digest=payload_digest.hex(),
         prev_hash=prev_hash.hex(),
     )
-    return entry, payload_digest, chain_hash(prev_hash, entry)
+    return entry, chain_hash(prev_hash, entry)

@@ -44,7 +44,6 @@ from cortex.canonical import (
     ZERO_HASH,
     StampText,
     canonical_json,
-    entry_bytes,
     format_ts,
     from_micros,
     new_fact_id,
@@ -64,7 +63,7 @@ from cortex.errors import (
     WrongKey,
 )
 from cortex.ledger import bundle
-from cortex.ledger.chain import build_transaction, chain_hash, transaction_entry
+from cortex.ledger.chain import build_transaction, link_entry, transaction_entry
 from cortex.ledger.merkle import (
     consistency_proof_from_subtrees,
     extend_frontier,
@@ -348,17 +347,16 @@ def _link(plan: _FactPlan, head: _Head) -> _Link:
     ):
         fact_id = row[1]
         who = actor or draft.source
-        entry = entry_bytes(
+        entry, tx_hash = link_entry(
             tenant=tenant,
             seq=seq,
             op="store",
             subject=fact_id,
             actor=who,
             ts=stamp,
-            payload_digest=payload_digest.hex(),
-            prev_hash=prev.hex(),
+            payload_digest=payload_digest,
+            prev_hash=prev,
         )
-        tx_hash = chain_hash(prev, entry)
         transactions.append(
             (tenant_id, seq, "store", fact_id, who, stamp, payload, payload_digest, prev, tx_hash)
         )

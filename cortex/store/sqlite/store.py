@@ -35,6 +35,7 @@ from cortex.canonical import (
     format_ts,
     from_micros,
     new_fact_id,
+    sha256,
     to_micros,
 )
 from cortex.errors import (
@@ -777,14 +778,15 @@ class SqliteStore:
         if payload_bytes is None:
             payload_bytes = canonical_record(payload)
         stamp = self._stamp_text(ts)
-        entry, payload_digest, tx_hash = link_entry(
+        payload_digest = sha256(payload_bytes)
+        entry, tx_hash = link_entry(
             tenant=tenant,
             seq=seq,
             op=op,
             subject=subject,
             actor=actor,
             ts=stamp,
-            payload_bytes=payload_bytes,
+            payload_digest=payload_digest,
             prev_hash=head.head_hash,
         )
         rows.transactions.append(
