@@ -36,8 +36,9 @@ With `--database-url`, the batched and single phases run again on that PostgreSQ
 (same data directory for the keys, tenant `bench-<pid>`) and are reported next to SQLite's
 under "postgres". With `--processes N` (N > 1) the batched phase then also runs in N processes
 at once, each with `-n` facts (one tenant each, or all in one with `--same-tenant`), started
-together: facts/s = all facts / time from the common start to the last process's end, and the
-ratio to the single process's figure of the same run, under "postgres"/"processes".
+together: facts/s = all facts / time from the common start to the last process's end, against
+1.5 x the one-process target (15,000 facts/s), and its ratio to the single process's figure of
+the same run (target >= 1.5), under "postgres"/"processes".
 
     .venv/bin/python bench/ingest.py -n 30000 --phases batched --database-url URL --processes 4
 
@@ -616,8 +617,13 @@ def run_processes(
         "facts_per_s": round(fps, 1),
         "ratio_to_one_process": round(fps / single_fps, 3),
         "loadavg_1m": load,
+        # Issue 7's "1.5x that" read both ways: of this run's one process, and of the
+        # one-process target (docs/postgres.md).
         "target_ratio": c.target_line(
             f"{args.processes} processes / one process", fps / single_fps, "x", ">=", 1.5
+        ),
+        "target_facts_per_s": c.target_line(
+            f"{args.processes} processes", fps, "facts/s", ">=", 1.5 * TARGET_PG_BATCHED_FPS
         ),
     }
 
@@ -654,7 +660,8 @@ def main(argv: list[str] | None = None) -> int:
         elif phase == "processes":
             c.log(
                 f"  postgres {figures['processes']} processes {figures['facts_per_s']:>8,.0f}"
-                f" facts/s  = {figures['ratio_to_one_process']:.2f} x one process  (>= 1.5 x)"
+                f" facts/s  (>= {1.5 * TARGET_PG_BATCHED_FPS:,.0f})"
+                f"  = {figures['ratio_to_one_process']:.2f} x one process  (>= 1.5 x)"
             )
     if "encrypt" in result:
         e = result["encrypt"]
