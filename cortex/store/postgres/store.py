@@ -201,6 +201,12 @@ class _Head:
     # The data key version new rows are sealed with (encrypted stores; None: none yet).
     key_version: int | None = None
 
+    @property
+    def position(self) -> tuple[int, int, bytes]:
+        """Where the ledger stands (tenant id, next seq, last hash): what rows chained on a
+        guessed head must find under the lock."""
+        return (self.tenant_id, self.next_seq, self.head_hash)
+
 
 class _Link(NamedTuple):
     """A plan's ledger rows chained on a head (`_link`): its transaction and Merkle node rows
@@ -363,8 +369,7 @@ def _link(plan: _FactPlan, head: _Head) -> _Link:
         done, frontier = extend_frontier(frontier, seq, leaf_hash(entry))
         nodes.extend((tenant_id, last_leaf(lv, i), lv, h) for lv, i, h in done)
         seq, prev = seq + 1, tx_hash
-    base = (head.tenant_id, head.next_seq, head.head_hash)
-    return _Link(base, transactions, nodes, seq, prev, frontier)
+    return _Link(head.position, transactions, nodes, seq, prev, frontier)
 
 
 def _seq_hints(
@@ -895,7 +900,7 @@ class PostgresStore:
             head = running.get(plan.request.tenant)
             if head is None:
                 continue
-            plan.hint = (head.tenant_id, head.next_seq, head.head_hash)
+            plan.hint = head.position
             if not self._link_ahead:
                 running.pop(plan.request.tenant)  # the next plan's base is unknown
                 continue
@@ -996,9 +1001,9 @@ class PostgresStore:
         """Stage `plan`'s facts at the head of the ledger: seqs, chain hashes, Merkle nodes.
 
         The rows chained ahead of the lock (`plan.link`) are used when they follow this head;
-        the first such guess of the group tells whether the next group should guess.
+        whether the plan's guess was right tells whether the next group should guess.
         """
-        base = (head.tenant_id, head.next_seq, head.head_hash)
+        base = head.position
         if plan.hint is not None:
             self._link_ahead = plan.hint == base
         link = plan.link
@@ -1142,11 +1147,7 @@ class PostgresStore:
         keys: list[tuple[int, int, int]] = []
         for tenant_id, name, next_seq, head_hash, _ in rows:
             hint = self._head_hints.get(name)
-            if hint is not None and (hint.tenant_id, hint.next_seq, hint.head_hash) == (
-                tenant_id,
-                next_seq,
-                bytes(head_hash),
-            ):
+            if hint is not None and hint.position == (tenant_id, next_seq, bytes(head_hash)):
                 known[name] = hint.frontier  # the head this process left: its tree edge too
                 continue
             keys += [(tenant_id, *_node_key(lv, ix)) for lv, ix in frontier_keys(next_seq)]
