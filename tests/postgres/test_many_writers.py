@@ -15,7 +15,9 @@ from cortex import Settings
 ROOT = Path(__file__).parent.parent.parent
 
 
-def _writer(settings: Settings, name: str, facts: int, writers: int) -> subprocess.Popen[str]:
+def _writer(
+    settings: Settings, name: str, facts: int, writers: int, batch: int = 1
+) -> subprocess.Popen[str]:
     assert settings.database_url is not None
     return subprocess.Popen(
         [
@@ -27,6 +29,7 @@ def _writer(settings: Settings, name: str, facts: int, writers: int) -> subproce
             name,
             str(facts),
             str(writers),
+            str(batch),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -80,6 +83,29 @@ def test_four_processes_of_sixteen_writers_keep_one_dense_verifiable_ledger(
         # One signed checkpoint at the end of each group that crossed a multiple of 500.
         sizes = [c.tree_size for c in memory.checkpoints(tenant="shared")]
         assert [size // 500 for size in sizes] == list(range(1, 17))
+    _assert_dense_and_verified(pg_settings, acknowledged)
+
+
+def test_four_processes_chaining_batches_ahead_on_heads_the_others_move(
+    pg_settings: Settings,
+) -> None:
+    # One writer per process: each group is the only one open in its process, so the store
+    # chains it before the lock on the head its last group left (link-ahead), and the other
+    # processes' appends move that head: guesses are used, missed and turned back on, and the
+    # ledger must come out dense and verified all the same.
+    children = [_writer(pg_settings, f"b{n}", 2000, 1, 50) for n in range(4)]
+    acknowledged: set[str] = set()
+    for child in children:
+        out, err = child.communicate(timeout=300)
+        assert child.returncode == 0, err[-2000:]
+        ids = out.split()
+        assert ids[-1] == "done"
+        assert len(ids) == 2001
+        acknowledged.update(ids[:-1])
+    assert len(acknowledged) == 8000
+    with cortex.connect(pg_settings) as memory:
+        stats = memory.stats(tenant="shared")
+        assert stats.facts == stats.transactions == 8000
     _assert_dense_and_verified(pg_settings, acknowledged)
 
 
