@@ -2003,6 +2003,13 @@ class PostgresStore:
             ident = await self._tenant_id(cur, tenant)
             if ident is None:
                 return []
+            # Every statement here is meant to run from an index (the GIN index for the
+            # matches, primary keys for the filters). The planner otherwise picks a sequential
+            # scan of fact_text under the LIMIT whenever it believes matches are common, which
+            # it does while GIN's pending list is long or its statistics are older than the
+            # table's (after a bulk load, until VACUUM): a whole-table read for any query
+            # whose words are rare (docs/postgres.md, "Text search plans").
+            await cur.execute("SET LOCAL enable_seqscan = off")
             ranked, truncated = await self._rank_text(cur, query, ident[0], filters, limit)
             if not truncated or every_term == query:
                 return ranked
