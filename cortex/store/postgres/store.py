@@ -143,8 +143,7 @@ _HEAD_HINTS = 1024  # tenants whose last head a store remembers (see `_head_hint
 # (term frequencies) rather than ts_rank_cd (cover density): 2.5x cheaper on common words.
 _RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
 _RANK_NORMALIZATION = 1
-# At most this many text matches are ranked per query (see `text_candidates`), and at most this
-# many nearest vectors are filtered after the scan (see `_nearest_then_filter`).
+# At most this many text matches are ranked per query (see `text_candidates`).
 _TEXT_RANK_MAX = 2000
 _FACT_COLUMNS = (
     "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
@@ -2196,25 +2195,25 @@ class PostgresStore:
     ) -> list[Row] | None:
         """(rowid, distance) of the nearest facts passing `where`, or None if too few pass.
 
-        The HNSW scan runs alone (no join per candidate) and only its best few are filtered,
-        widened once by the share that passed: a cheap path unless the filter is selective.
+        The HNSW scan runs alone (no join per candidate) for twice `limit` neighbours, and only
+        those are filtered: enough pass unless the filter is selective. When too few do, the
+        caller's scan with the filter inside (iterative, a join per candidate) is cheaper than
+        a wider unfiltered one: pgvector's cost grows with the neighbours returned (about 3 ms
+        per 100 here), and the wider scan needs half again as many as the filtered one visits
+        and sometimes still falls short (docs/postgres.md, "Filtered search").
         """
         dim = len(query)
         wanted = 2 * limit
-        for _ in range(2):
-            rows = await self._rows(
-                cur,
-                f"SELECT v.fact_rowid, v.embedding::vector({dim}) <=> %s AS d FROM fact_vectors v"
-                f" WHERE v.tenant_id = %s AND v.model_id = %s AND vector_dims(v.embedding) = {dim}"
-                f" ORDER BY v.embedding::vector({dim}) <=> %s LIMIT %s",
-                [query, tenant_id, model_id, query, wanted],
-            )
-            passing = await self._passing(cur, [int(r[0]) for r in rows], where, params)
-            if len(passing) >= limit or len(rows) < wanted:
-                return [r for r in rows if int(r[0]) in passing][:limit]
-            wanted = int(1.5 * limit * len(rows) / max(len(passing), 1))
-            if wanted > _TEXT_RANK_MAX:
-                return None
+        rows = await self._rows(
+            cur,
+            f"SELECT v.fact_rowid, v.embedding::vector({dim}) <=> %s AS d FROM fact_vectors v"
+            f" WHERE v.tenant_id = %s AND v.model_id = %s AND vector_dims(v.embedding) = {dim}"
+            f" ORDER BY v.embedding::vector({dim}) <=> %s LIMIT %s",
+            [query, tenant_id, model_id, query, wanted],
+        )
+        passing = await self._passing(cur, [int(r[0]) for r in rows], where, params)
+        if len(passing) >= limit or len(rows) < wanted:
+            return [r for r in rows if int(r[0]) in passing][:limit]
         return None
 
     async def _passing(
