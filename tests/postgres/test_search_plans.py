@@ -73,3 +73,32 @@ def test_the_planner_would_scan_fact_text_here_without_the_stores_setting(
                 ).fetchall()
             )
     assert ("Seq Scan on fact_text" in plan) == (setting == "on"), plan
+
+
+def test_facts_found_by_rowid_are_looked_up_by_key_before_the_table_has_statistics(
+    pg_settings: Settings, pg_url: str
+) -> None:
+    # A fresh database: nothing has analyzed `facts` yet. Without the store's fence the planner
+    # ANDs the tenant index (all 3,000 of the tenant's entries) with the key lookups.
+    with cortex.connect(pg_settings) as memory:
+        memory.store_many(
+            [
+                {"content": f"deploy note {i}", "project": "ops" if i % 3 else "web"}
+                for i in range(3000)
+            ]
+        )
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            analyzed = conn.execute(
+                "SELECT coalesce(last_analyze, last_autoanalyze) FROM pg_stat_user_tables"
+                " WHERE relname = 'facts'"
+            ).fetchone()
+        assert analyzed is not None
+        assert analyzed[0] is None  # the case this test is about
+        plans = _explain_each(memory, "rowid_ = ANY(")
+        hits = memory.search("deploy note", k=5, mode="text", project="web")
+    assert len(hits) == 5
+    assert all(h.fact.project == "web" for h in hits)
+    assert len(plans) >= 2, plans  # the filter of the matches and the facts of the hits
+    for plan in plans:
+        assert "facts_pkey" in plan, plan
+        assert "facts_by_tenant_seq" not in plan, plan

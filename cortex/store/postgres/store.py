@@ -144,6 +144,12 @@ _HEAD_HINTS = 1024  # tenants whose last head a store remembers (see `_head_hint
 _RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
 _RANK_NORMALIZATION = 1
 # At most this many text matches are ranked per query (see `text_candidates`).
+# The facts of a list of rowids (the first parameter) as `f`, found by primary key before any
+# other condition of the statement applies. Without the fence (OFFSET 0), a table without
+# statistics (after a bulk load, before the first ANALYZE) gets the tenant condition planned as
+# an index scan ANDed with the key lookups: every index entry of the tenant read for a few
+# hundred rows (docs/postgres.md, "Text search plans").
+_FACTS_BY_ROWIDS = "(SELECT * FROM facts WHERE rowid_ = ANY(%s) OFFSET 0) AS f"
 _TEXT_RANK_MAX = 2000
 _FACT_COLUMNS = (
     "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
@@ -2082,7 +2088,7 @@ class PostgresStore:
                 int(r[0])
                 for r in await self._rows(
                     cur,
-                    f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ = ANY(%s) AND {where}"
+                    f"SELECT f.rowid_ FROM {_FACTS_BY_ROWIDS} WHERE {where}"
                     " AND f.purged_at IS NULL",  # search never finds a purged fact
                     [list(rowids), *params],
                 )
@@ -2101,9 +2107,8 @@ class PostgresStore:
                 return {}
             rows = await self._rows(
                 cur,
-                f"SELECT f.rowid_, {_FACT_COLUMNS} FROM facts f"
-                " JOIN tenants t ON t.id = f.tenant_id"
-                " WHERE f.rowid_ = ANY(%s) AND t.name = %s",
+                f"SELECT f.rowid_, {_FACT_COLUMNS} FROM {_FACTS_BY_ROWIDS}"
+                " JOIN tenants t ON t.id = f.tenant_id WHERE t.name = %s",
                 (list(rowids), tenant),
             )
             await sealing.load_keys(cur, self._cipher, [(tenant, r[18]) for r in rows])
@@ -2224,7 +2229,7 @@ class PostgresStore:
             return set()
         rows = await self._rows(
             cur,
-            f"SELECT f.rowid_ FROM facts f WHERE f.rowid_ = ANY(%s) AND {where}",
+            f"SELECT f.rowid_ FROM {_FACTS_BY_ROWIDS} WHERE {where}",
             [rowids, *params],
         )
         return {int(r[0]) for r in rows}
