@@ -63,18 +63,24 @@ def _assert_dense_and_verified(settings: Settings, acknowledged: set[str]) -> No
         }
 
 
-def test_four_processes_of_sixteen_writers_keep_one_dense_verifiable_ledger(
-    pg_settings: Settings,
-) -> None:
-    children = [_writer(pg_settings, f"p{n}", 2000, 16) for n in range(4)]
+def _acknowledged(children: list[subprocess.Popen[str]], each: int) -> set[str]:
+    """The ids every child acknowledged, once each has ended well after `each` facts."""
     acknowledged: set[str] = set()
     for child in children:
         out, err = child.communicate(timeout=300)
         assert child.returncode == 0, err[-2000:]
         ids = out.split()
         assert ids[-1] == "done"
-        assert len(ids) == 2001
+        assert len(ids) == each + 1
         acknowledged.update(ids[:-1])
+    return acknowledged
+
+
+def test_four_processes_of_sixteen_writers_keep_one_dense_verifiable_ledger(
+    pg_settings: Settings,
+) -> None:
+    children = [_writer(pg_settings, f"p{n}", 2000, 16) for n in range(4)]
+    acknowledged = _acknowledged(children, 2000)
     assert len(acknowledged) == 8000
     with cortex.connect(pg_settings) as memory:
         stats = memory.stats(tenant="shared")
@@ -94,14 +100,7 @@ def test_four_processes_chaining_batches_ahead_on_heads_the_others_move(
     # processes' appends move that head: guesses are used, missed and turned back on, and the
     # ledger must come out dense and verified all the same.
     children = [_writer(pg_settings, f"b{n}", 2000, 1, 50) for n in range(4)]
-    acknowledged: set[str] = set()
-    for child in children:
-        out, err = child.communicate(timeout=300)
-        assert child.returncode == 0, err[-2000:]
-        ids = out.split()
-        assert ids[-1] == "done"
-        assert len(ids) == 2001
-        acknowledged.update(ids[:-1])
+    acknowledged = _acknowledged(children, 2000)
     assert len(acknowledged) == 8000
     with cortex.connect(pg_settings) as memory:
         stats = memory.stats(tenant="shared")
