@@ -144,13 +144,13 @@ _HEAD_HINTS = 1024  # tenants whose last head a store remembers (see `_head_hint
 _RANK_WEIGHTS = "{0.1, 0.2, 0.5, 1.0}"
 _RANK_NORMALIZATION = 1
 # At most this many text matches are ranked per query (see `text_candidates`).
+_TEXT_RANK_MAX = 2000
 # The facts of a list of rowids (the first parameter) as `f`, found by primary key before any
 # other condition of the statement applies. Without the fence (OFFSET 0), a table without
 # statistics (after a bulk load, before the first ANALYZE) gets the tenant condition planned as
 # an index scan ANDed with the key lookups: every index entry of the tenant read for a few
 # hundred rows (docs/postgres.md, "Text search plans").
 _FACTS_BY_ROWIDS = "(SELECT * FROM facts WHERE rowid_ = ANY(%s) OFFSET 0) AS f"
-_TEXT_RANK_MAX = 2000
 _FACT_COLUMNS = (
     "f.id, t.name, f.project, f.content, f.fact_type, f.tags, f.source, f.confidence, "
     "f.valid_from, f.valid_until, f.supersedes, f.created_at, f.meta, f.seq, "
