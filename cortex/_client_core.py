@@ -560,6 +560,7 @@ def approval_required(body: Any) -> ApprovalRequired:
         approval_id=str(pending.get("id")),
         action=str(pending.get("action")),
         expires_at=str(pending.get("expires_at")),
+        tenant=tenant if isinstance(tenant := pending.get("tenant"), str) else None,
     )
 
 

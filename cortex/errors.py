@@ -155,15 +155,25 @@ class ShieldBlocked(CortexError):
 class ApprovalRequired(CortexError):
     """A declared risky action did not run: it waits for an admin's approval.
 
-    `approval_id` names the pending approval (`cortex gate approve ID`); re-run the action with
-    the token the approval returns. `expires_at` (RFC 3339) is when the approval lapses.
+    `approval_id` names the pending approval (`cortex gate approve ID --tenant TENANT`); re-run
+    the action with the token the approval returns. `expires_at` (RFC 3339) is when the
+    approval lapses; `tenant` is the tenant it belongs to (None when not known).
     """
 
-    def __init__(self, message: str, *, approval_id: str, action: str, expires_at: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        approval_id: str,
+        action: str,
+        expires_at: str,
+        tenant: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.approval_id = approval_id
         self.action = action
         self.expires_at = expires_at
+        self.tenant = tenant
 
 
 class GateFull(Conflict):

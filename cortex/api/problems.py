@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -235,19 +236,21 @@ async def _cortex_error(request: Request, exc: Exception) -> Response:
 
 def approval_required_response(error: ApprovalRequired, request_id: str) -> Response:
     """202: the action did not run; the body names the approval and how to get it approved."""
+    where = "" if error.tenant is None else f" --tenant {shlex.quote(error.tenant)}"
     body = {
         "type": PROBLEM_TYPE_PREFIX + _APPROVAL_REQUIRED.slug,
         "title": _APPROVAL_REQUIRED.title,
         "status": 202,
         "detail": (
             f"{error}. An admin approves it with POST /v1/gate/{error.approval_id}/approve (or"
-            f" `cortex gate approve {error.approval_id}`), which returns a token; repeat this"
-            " request with that token as `approval`."
+            f" `cortex gate approve {error.approval_id}{where}`), which returns a token; repeat"
+            " this request with that token as `approval`."
         ),
         "request_id": request_id,
         "approval": {
             "id": error.approval_id,
             "action": error.action,
+            "tenant": error.tenant,
             "expires_at": error.expires_at,
             "approve": f"/v1/gate/{error.approval_id}/approve",
         },

@@ -476,6 +476,7 @@ class PendingApprovalOut(BaseModel):
 
     id: str
     action: str
+    tenant: str | None
     expires_at: str
     approve: str
 

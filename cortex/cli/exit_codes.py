@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import functools
+import shlex
 from collections.abc import Callable
 from typing import ParamSpec
 
@@ -78,11 +79,14 @@ def hint_for(error: CortexError, command: str) -> str | None:
     if isinstance(error, ShieldBlocked):
         return "`cortex scan FILE` lists every finding; nothing was stored"
     if isinstance(error, NotFound):
+        if command.startswith("gate"):
+            return "`cortex gate list --all` shows every approval of the tenant; check --tenant too"
         return "`cortex list --all` shows every fact id; check --tenant too"
     if isinstance(error, ApprovalRequired):
+        where = "" if error.tenant is None else f" --tenant {shlex.quote(error.tenant)}"
         return (
-            f"an admin runs `cortex gate approve {error.approval_id}`; then run this command"
-            " again with --approval TOKEN (the token it prints)"
+            f"an admin runs `cortex gate approve {error.approval_id}{where}`; then run this"
+            " command again with --approval TOKEN (the token it prints)"
         )
     if isinstance(error, GateFull):
         return "`cortex gate list` shows them"

@@ -61,7 +61,8 @@ def list_approvals(
         print_json([a.to_dict() for a in found])
         return
     if not found:
-        typer.echo("no approvals" + ("" if include_all else " pending"), err=True)
+        state = "" if include_all else " pending"
+        typer.echo(f"no approvals{state} in tenant '{memory.settings.tenant}'", err=True)
         return
     table = Table("id", "state", "action", "params", "requested by", "expires at", "decided by")
     for a in found:
@@ -87,13 +88,19 @@ def rerun_hint(approval: Approval, token: str) -> str:
     """The command that runs an approved action with its token (a pattern for other actions)."""
     params: dict[str, Any] = dict(approval.params)
     quoted = shlex.quote(token)
+    tail = f"--approval {quoted} --tenant {approval.tenant}"
     if approval.action == "purge":
         words = ["cortex", "purge", str(params.get("fact_id")), "--reason"]
         words.append(str(params.get("reason")))
         extra = " --all-versions" if params.get("all_versions") else ""
-        return f"{shlex.join(words)}{extra} --approval {quoted} --tenant {approval.tenant}"
+        return f"{shlex.join(words)}{extra} {tail}"
     if approval.action == "export":
-        return f"cortex export PATH --approval {quoted} --tenant {approval.tenant}"
+        return f"cortex export PATH {tail}"
+    if approval.action == "rotate_data":
+        return f"cortex keys rotate-data {tail}"
+    if approval.action == "rotate_master":
+        new_key = " --new-passphrase-env VAR" if params.get("source") == "passphrase" else ""
+        return f"cortex keys rotate-master{new_key} {tail}"
     return f"re-run the {approval.action} request with approval {quoted}"
 
 

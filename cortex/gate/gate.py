@@ -170,6 +170,7 @@ class ApprovalGate:
                 approval_id=approval.id,
                 action=action,
                 expires_at=approval.expires_at,
+                tenant=approval.tenant,
             )
         return await self._redeem(key, token, action, digest, tenant=tenant)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import stat
 from pathlib import Path
 
@@ -67,13 +68,14 @@ def test_rotate_data_and_rotate_master_from_the_command_line(home: Path) -> None
     _ok(cli.invoke(app, ["init", "--encrypt"]))
     fact_id = _ok(cli.invoke(app, ["store", "rotate around me", "--tenant", "acme"])).stdout.strip()
     rotate_data = ["keys", "rotate-data", "--tenant", "acme", "--json"]
-    token = _approved(cli, cli.invoke(app, rotate_data), "acme")
+    token = _approved(cli, cli.invoke(app, rotate_data), "acme", "cortex keys rotate-data")
     data = json.loads(_ok(cli.invoke(app, [*rotate_data, "--approval", token])).stdout)
     assert data == {"tenant": "acme", "version": 2, "resealed": 1, "retired": 1, "resumed": False}
     replayed = cli.invoke(app, [*rotate_data, "--approval", token])
     assert replayed.exit_code != 0  # a token works once
     old_key = (home / "keys" / "master.key").read_bytes()
-    token = _approved(cli, cli.invoke(app, ["keys", "rotate-master"]), "default")
+    asked = cli.invoke(app, ["keys", "rotate-master"])
+    token = _approved(cli, asked, "default", "cortex keys rotate-master")
     assert (home / "keys" / "master.key").read_bytes() == old_key  # asked, nothing rotated
     out = _ok(cli.invoke(app, ["keys", "rotate-master", "--approval", token])).stdout
     assert "master key version 2 (file): 1 data keys re-wrapped in 1 tenants" in out
@@ -83,13 +85,18 @@ def test_rotate_data_and_rotate_master_from_the_command_line(home: Path) -> None
     assert _ok(cli.invoke(app, ["verify"])).exit_code == 0
 
 
-def _approved(cli: CliRunner, asked: Result, tenant: str) -> str:
-    """Approve the request a gated command made (exit 5, naming it) and return the token."""
+def _approved(cli: CliRunner, asked: Result, tenant: str, rerun: str) -> str:
+    """Approve the request a gated command made (exit 5) with the command its message names,
+    check the command the approval says to run next, and return the token."""
     assert asked.exit_code == EXIT_APPROVAL, asked.output
-    found = re.search(r"cortex gate approve (\S+)`", asked.stderr)
+    found = re.search(r"`cortex (gate approve [^`]+)`", asked.stderr)
     assert found is not None, asked.stderr
-    approve = ["gate", "approve", found.group(1), "--tenant", tenant]
-    return _ok(cli.invoke(app, approve)).stdout.strip()
+    approve = shlex.split(found.group(1))
+    assert approve[-2:] == ["--tenant", tenant]
+    approved = _ok(cli.invoke(app, approve))
+    token = approved.stdout.strip()
+    assert f"{rerun} --approval {token} --tenant {tenant}" in approved.stderr
+    return token
 
 
 def test_a_tampered_row_makes_get_exit_with_the_integrity_code(home: Path) -> None:

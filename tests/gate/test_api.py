@@ -165,6 +165,7 @@ def test_the_sdk_clients_raise_approval_required_and_run_with_the_token(
         fact = client.store("erase me via the SDK")
         with pytest.raises(ApprovalRequired) as asked:
             client.purge(fact.id, "GDPR request")
+        assert (asked.value.action, asked.value.tenant) == ("purge", "acme")
         pending = client.approvals()
         with pytest.raises(Forbidden, match="another admin must approve"):
             client.approve(asked.value.approval_id)  # four eyes: not the key that asked

@@ -11,7 +11,7 @@ from tests.cli.invoke import Cli, as_json, ok, stored_id
 
 
 def _approval_id(stderr: str) -> str:
-    found = re.search(r"cortex gate approve (\S+)`", stderr)
+    found = re.search(r"cortex gate approve (\w+)", stderr)
     assert found is not None, stderr
     return found.group(1)
 
@@ -48,6 +48,24 @@ def test_purge_waits_for_approval_then_runs_with_the_token(cli: Cli, initialised
     assert replay.exit_code == 4  # already purged: a conflict
     assert as_json(cli("gate", "list", "--json")) == []
     assert [a["state"] for a in as_json(cli("gate", "list", "--all", "--json"))] == ["used"]
+
+
+def test_the_hints_name_the_tenant_of_the_approval(cli: Cli, initialised: Path) -> None:
+    fact_id = stored_id(cli, "kept by acme", "--tenant", "acme")
+
+    asked = cli("purge", fact_id, "--reason", "r", "--tenant", "acme")
+    approval_id = _approval_id(asked.stderr)
+    elsewhere = cli("gate", "approve", approval_id)  # the default tenant has no such approval
+    none_here = ok(cli("gate", "list"))
+    approved = ok(cli("gate", "approve", approval_id, "--tenant", "acme"))
+
+    assert asked.exit_code == 5
+    assert f"`cortex gate approve {approval_id} --tenant acme`" in asked.stderr
+    assert elsewhere.exit_code == 3
+    assert "in tenant 'default'" in elsewhere.stderr
+    assert "`cortex gate list --all` shows every approval" in elsewhere.stderr
+    assert none_here.stderr.strip() == "no approvals pending in tenant 'default'"
+    assert approved.stdout.startswith("gate1.")
 
 
 def test_a_denied_purge_does_not_run(cli: Cli, initialised: Path) -> None:

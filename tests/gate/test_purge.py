@@ -115,6 +115,7 @@ def test_a_purged_fact_reads_as_purged_everywhere_and_is_never_found(memory: Cor
 def _approval(memory: CortexSync, fact_id: str, reason: str = "GDPR art. 17 request") -> str:
     with pytest.raises(cortex.errors.ApprovalRequired) as asked:
         memory.purge(fact_id, reason)
+    assert asked.value.tenant == memory.settings.tenant
     token = memory.approve(asked.value.approval_id).token
     assert token is not None
     return token

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -29,11 +30,12 @@ def export_through_gate(
 
 
 def cli_through_gate(cli: Cli, *args: str) -> Result:
-    """Run a gated `cortex` command as an operator does: it exits 5 naming the approval,
-    `cortex gate approve ID` prints the token, the command runs again with --approval."""
+    """Run a gated `cortex` command as an operator does: it exits 5 naming the approval, the
+    `cortex gate approve ID --tenant T` it names prints the token, the command runs again with
+    --approval."""
     asked = cli(*args)
     assert asked.exit_code == 5, asked.output
-    found = re.search(r"cortex gate approve (\S+)`", asked.stderr)
+    found = re.search(r"`cortex (gate approve [^`]+)`", asked.stderr)
     assert found is not None, asked.stderr
-    token = ok(cli("gate", "approve", found.group(1))).stdout.strip()
+    token = ok(cli(*shlex.split(found.group(1)))).stdout.strip()
     return cli(*args, "--approval", token)
