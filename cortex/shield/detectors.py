@@ -16,6 +16,7 @@ import base64
 import binascii
 import itertools
 import re
+import string
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
@@ -202,6 +203,37 @@ def _anchored(
     return find
 
 
+def _shaped(
+    pattern: str, shape: bytes, check: Callable[[re.Match[str]], bool] | None = None
+) -> Finder:
+    """A finder like `_regex(pattern, check=check, overlapping=True)` for an ASCII-only pattern
+    whose every accepted match starts where the pattern `shape` matches the text's classes
+    (`_CLASSES`: `A` a capital, `a` a small letter, `9` a digit, ` ` a space, `.` the rest).
+
+    `re` tries a pattern that starts with a character class at every such character (each
+    capital letter of the text, for an IBAN; each digit, for a card number); one bytes search
+    jumps between the places of the shape instead, and the pattern is tried only there.
+    Characters outside ASCII are read as `?`, one byte each, so offsets stay those of the text:
+    an ASCII-only pattern cannot match them.
+    """
+    compiled = re.compile(pattern, re.ASCII)
+    places = re.compile(shape)
+
+    def find(text: str) -> Iterator[Span]:
+        classes = text.encode("ascii", "replace").translate(_CLASSES)
+        resume = 0
+        for place in places.finditer(classes):
+            at = place.start()
+            if at < resume:
+                continue
+            match = compiled.match(text, at)
+            if match is not None and (check is None or check(match)):
+                yield match.span()
+                resume = match.end()
+
+    return find
+
+
 def _occurrences(text: str, literal: str) -> Iterator[int]:
     """Every index where `literal` starts in `text`, overlapping ones included."""
     at = text.find(literal)
@@ -227,6 +259,40 @@ def _find_telegram_tokens(text: str) -> Iterator[Span]:
             start -= 1
         if 8 <= colon - start <= 10 and not (start > 0 and _WORD_OR_COLON.match(text, start - 1)):
             yield start, match.end()
+
+
+_DISCORD_TAIL = re.compile(r"\.[a-zA-Z\d_\-]{6}\.[a-zA-Z\d_\-]{27,38}(?![\w\-])")
+_DISCORD_HEAD_CHARS = frozenset(string.ascii_letters + "_-")
+_WORD_OR_DASH = re.compile(r"[\w\-]")
+
+
+def _find_discord_tokens(text: str) -> Iterator[Span]:
+    """Discord bot tokens, `[MNO]` + 23-25 token characters, `.`, 6, `.`, 27-38, not inside a
+    longer token.
+
+    The part from the first dot on is searched first (a literal start, fast); the head is then
+    read backwards: it is the whole run of token characters before that dot (a longer run
+    would put a token character before the `[MNO]`), so each dot gives at most one token, and
+    a token found ends before the head of the next (no token character follows a token).
+    """
+    match = _DISCORD_TAIL.search(text)
+    while match is not None:
+        dot = match.start()
+        start = dot
+        while start > 0 and dot - start <= 26:
+            char = text[start - 1]
+            if not (char in _DISCORD_HEAD_CHARS or char.isdecimal()):  # `\d` is any Nd digit
+                break
+            start -= 1
+        if (
+            24 <= dot - start <= 26
+            and text[start] in "MNO"
+            and not (start > 0 and _WORD_OR_DASH.match(text, start - 1))
+        ):
+            yield start, match.end()
+            match = _DISCORD_TAIL.search(text, match.end())
+        else:
+            match = _DISCORD_TAIL.search(text, dot + 1)
 
 
 def _not_placeholder(group: int | str = 0) -> Callable[[re.Match[str]], bool]:
@@ -838,9 +904,7 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "discord_token",
         "secret",
-        _regex(
-            rf"{_TOKEN_BEFORE}[MNO][a-zA-Z\d_\-]{{23,25}}\.[a-zA-Z\d_\-]{{6}}\.[a-zA-Z\d_\-]{{27,38}}{_TOKEN_AFTER}"
-        ),
+        _find_discord_tokens,
         min_run=59,
     ),
     Detector(
@@ -1012,23 +1076,24 @@ DETECTORS: tuple[Detector, ...] = (
     Detector(
         "payment_card",
         "pii",
-        _regex(
-            # The lookbehind after the first digit (not before it) lets `re` skip to digits;
-            # the lookahead drops digits of short numbers and hex tokens before the group runs.
-            r"\d(?<![\d\-.]\d)(?=[\d \-]{11})(?:[ \-]?\d){11,18}(?![\d\-]|\.\d)",
+        _shaped(
+            # The lookahead drops digits of short numbers and hex tokens before the group runs.
+            r"(?<![0-9\-.])(?=[0-9 \-]{12})(?:[ \-]?[0-9]){12,19}(?![0-9\-]|\.[0-9])",
+            # A card number's first group has four digits (payment_card_valid): only runs of
+            # four or more digits are tried, at their start.
+            b"9999+",
             check=_check(payment_card_valid),
-            overlapping=True,
         ),
         min_digits=12,
     ),
     Detector(
         "iban",
         "pii",
-        _regex(
-            rf"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}"
+        _shaped(
+            rf"{_ALNUM_BEFORE}[A-Z]{{2}}[0-9]{{2}}(?: ?[A-Z0-9]{{4}}){{2,7}}"
             rf"(?: ?[A-Z0-9]{{1,4}})?{_ALNUM_AFTER}",
+            b"AA99",  # the same places overlapping cannot start: `A` is no `9`
             check=_check(iban_valid),
-            overlapping=True,
         ),
         shape="AA99",
     ),

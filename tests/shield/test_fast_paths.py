@@ -13,11 +13,15 @@ from hypothesis import strategies as st
 
 from cortex.shield import scan
 from cortex.shield.detectors import (
+    DETECTORS,
     _anchored,
+    _check,
+    _find_discord_tokens,
     _find_telegram_tokens,
     _nanp_possible,
     _regex,
 )
+from cortex.shield.validators import iban_valid, payment_card_valid
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "shield"
 TOKEN_BEFORE = r"(?<![\w\-])"
@@ -79,6 +83,57 @@ def test_telegram_finder_matches_the_detect_secrets_pattern(parts: list[str]) ->
     )
 
     assert sorted(_find_telegram_tokens(text)) == sorted(set(reference(text)))
+
+
+DISCORD = _regex(
+    rf"{TOKEN_BEFORE}[MNO][a-zA-Z\d_\-]{{23,25}}\.[a-zA-Z\d_\-]{{6}}\.[a-zA-Z\d_\-]{{27,38}}{TOKEN_AFTER}"
+)
+# The card and IBAN patterns as plain searches (ASCII digits, as the shaped finders read them).
+CARD = _regex(
+    r"[0-9](?<![0-9\-.][0-9])(?=[0-9 \-]{11})(?:[ \-]?[0-9]){11,18}(?![0-9\-]|\.[0-9])",
+    check=_check(payment_card_valid),
+    overlapping=True,
+)
+IBAN = _regex(
+    r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z][0-9]{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?(?![A-Za-z0-9])",
+    check=_check(iban_valid),
+    overlapping=True,
+)
+SHAPED = {"payment_card": CARD, "iban": IBAN}
+head = "MTAzNDU2Nzg5MDEyMzQ1Njc4"  # 24 characters (a Discord token's head has 24 to 26)
+shaped_pieces = st.sampled_from(
+    [
+        head, "O" + head[2:], "N", "x", "_", "-", ".", ". ", " ", "\n", "é", "٣", "€", "?",
+        "GhJkLm", ".GhJkLm.", "a" * 27, "b" * 38, "Zz9_-" * 7,
+        *(h + ".GhJkLm." + "a" * 27 for h in (head[1:], head, head + "z", head + "-٣", head + "9_-")),
+        "4111 1111 1111 1111", "4111111111111111", "5500-0000-0000-0004", "378282246310005",
+        "3782 822463 10005", "4111-1111", "1111", "0", "1", "9", "12.5",
+        "DE89 3704 0044 0532 0130 00", "GB82WEST12345698765432", "NL91ABNA0417164300", "DE", "89",
+        "AB12", "A",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(shaped_pieces, max_size=16))
+def test_discord_card_and_iban_finders_match_their_plain_patterns(parts: list[str]) -> None:
+    text = "".join(parts)
+    assert list(_find_discord_tokens(text)) == list(DISCORD(text)), text
+    for detector in DETECTORS:
+        if detector.kind in SHAPED:
+            assert list(detector.find(text)) == list(SHAPED[detector.kind](text)), text
+
+
+def test_discord_card_and_iban_finders_match_their_plain_patterns_on_every_fixture_case() -> None:
+    finders = {d.kind: d.find for d in DETECTORS if d.kind in SHAPED}
+    found = 0
+    for text in [*_fixture_texts(), "\n".join(_fixture_texts())]:
+        assert list(_find_discord_tokens(text)) == list(DISCORD(text))
+        for kind, plain in SHAPED.items():
+            spans = list(finders[kind](text))
+            assert spans == list(plain(text))
+            found += len(spans)
+    assert found > 20
 
 
 @settings(max_examples=2_000, deadline=None)
