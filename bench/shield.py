@@ -10,7 +10,7 @@
    where one fires. Rules the shield does not cover are left out (listed in the JSON).
 3. Throughput in MB/s (UTF-8 bytes): `scan` over one large text (as `cortex scan` does) built
    from the fixture cases, which are dense with secrets, and per fact over synthetic
-   agent-memory facts (as the write path does).
+   agent-memory facts (as the write path does); best of 3 runs each, the median beside it.
 4. `Shield.screen` per fact (what `Cortex._screen` calls on every write), in microseconds per
    fact, with the scanner's gates and without them (every detector runs), in the same run.
 
@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import json
 import re
+import statistics
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
@@ -383,8 +384,10 @@ def public_quality(show_misses: bool = False) -> dict[str, Any]:
     }
 
 
-def throughput(target_bytes: int, seed: int) -> dict[str, Any]:
-    """MB/s of `scan` on one large fixture-dense text and per fact on synthetic facts."""
+def throughput(target_bytes: int, seed: int, repeats: int = 3) -> dict[str, Any]:
+    """MB/s of `scan` on one large fixture-dense text and per fact on synthetic facts: each
+    phase runs `repeats` times; the best run is the figure, the median is reported beside it
+    (the machine is shared: a single run measures its neighbours too)."""
     texts = [json.loads(line)["text"] for line in FIXTURES.read_text().splitlines()]
     corpus_parts: list[str] = []
     size = 0
@@ -394,9 +397,11 @@ def throughput(target_bytes: int, seed: int) -> dict[str, Any]:
             size += len(text.encode()) + 2
     corpus = "\n\n".join(corpus_parts)
     corpus_bytes = len(corpus.encode())
-    t = time.perf_counter()
-    bulk_findings = len(scan(corpus))
-    bulk_s = time.perf_counter() - t
+    bulk_runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        bulk_findings = len(scan(corpus))
+        bulk_runs.append(time.perf_counter() - t)
 
     generator = c.FactGenerator(seed)
     facts: list[str] = []
@@ -405,14 +410,19 @@ def throughput(target_bytes: int, seed: int) -> dict[str, Any]:
         content = generator.content()
         facts.append(content)
         fact_bytes += len(content.encode())
-    t = time.perf_counter()
-    fact_findings = sum(len(scan(text)) for text in facts)
-    facts_s = time.perf_counter() - t
+    fact_runs = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fact_findings = sum(len(scan(text)) for text in facts)
+        fact_runs.append(time.perf_counter() - t)
+    bulk_s, facts_s = min(bulk_runs), min(fact_runs)
     return {
+        "repeats": repeats,
         "bulk_fixture_text": {
             "mb": round(corpus_bytes / 1e6, 2),
             "seconds": round(bulk_s, 3),
             "mb_per_s": round(corpus_bytes / 1e6 / bulk_s, 2),
+            "mb_per_s_median": round(corpus_bytes / 1e6 / statistics.median(bulk_runs), 2),
             "findings": bulk_findings,
         },
         "per_fact": {
@@ -420,6 +430,7 @@ def throughput(target_bytes: int, seed: int) -> dict[str, Any]:
             "mb": round(fact_bytes / 1e6, 2),
             "seconds": round(facts_s, 3),
             "mb_per_s": round(fact_bytes / 1e6 / facts_s, 2),
+            "mb_per_s_median": round(fact_bytes / 1e6 / statistics.median(fact_runs), 2),
             "us_per_fact": round(facts_s / len(facts) * 1e6, 2),
             "findings": fact_findings,
         },
@@ -499,12 +510,18 @@ def main() -> None:
     )
     c.log("throughput")
     speed = throughput(1_000_000 if args.quick else 8_000_000, args.seed)
-    targets["bulk_mb_per_s"] = c.target_line(
-        "bulk scan", speed["bulk_fixture_text"]["mb_per_s"], "MB/s", ">=", TARGET_MB_S
-    )
-    targets["per_fact_mb_per_s"] = c.target_line(
-        "per-fact scan", speed["per_fact"]["mb_per_s"], "MB/s", ">=", TARGET_MB_S
-    )
+    for key, phase, name in (
+        ("bulk_mb_per_s", "bulk_fixture_text", "bulk scan"),
+        ("per_fact_mb_per_s", "per_fact", "per-fact scan"),
+    ):
+        figures = speed[phase]
+        targets[key] = c.target_line(
+            f"{name} (best of {speed['repeats']}, median {figures['mb_per_s_median']} MB/s)",
+            figures["mb_per_s"],
+            "MB/s",
+            ">=",
+            TARGET_MB_S,
+        )
     c.log(f"  per fact: {speed['per_fact']['us_per_fact']} us")
     c.log("Shield.screen per fact (gated vs every detector)")
     micro = screen_micro(2_000 if args.quick else 20_000, args.seed)
