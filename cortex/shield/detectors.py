@@ -671,10 +671,33 @@ _PHONE_CUTS = re.compile(r"(?<=\d)[ .\-]")
 _PHONE_SEPARATOR = re.compile(r"[ ().\-]")
 
 
-def _phone_candidate(text: str, start: int) -> tuple[int, int] | None:
-    """The span of the next phone candidate at or after `start`: `+(`, `+` or `(`, then digits."""
-    match = _PHONE_DIGITS.search(text, start)
-    if match is None:
+# Characters a phone candidate (`_PHONE_DIGITS`) may hold, as `1` in the ASCII text with
+# every other character as `?` (so any non-ASCII character counts: it may be a digit).
+_PHONE_CHARS = bytes(ord("1") if chr(b) in "0123456789 ().-?" else ord("0") for b in range(256))
+_PHONE_RUN = b"1" * 7  # the shortest candidate
+
+
+def _phone_chars(text: str) -> bytes:
+    return text.encode("ascii", "replace").translate(_PHONE_CHARS)
+
+
+def _phone_candidate(text: str, chars: bytes, start: int) -> tuple[int, int] | None:
+    """The span of the next phone candidate at or after `start`: `+(`, `+` or `(`, then digits.
+
+    `chars` is `_phone_chars(text)`: a candidate lies in a run of 7 or more characters it may
+    hold, so the pattern is searched only in such runs (it would be tried at every digit).
+    """
+    run = chars.find(_PHONE_RUN, start)
+    while run != -1:
+        run_end = chars.find(b"0", run)
+        if run_end == -1:
+            run_end = len(text)
+        # Two characters past the run: the pattern's lookahead reads them.
+        match = _PHONE_DIGITS.search(text, run, run_end + 2)
+        if match is not None:
+            break
+        run = chars.find(_PHONE_RUN, run_end)
+    else:
         return None
     at = match.start()
     if at > start and text[at - 1] == "(":
@@ -686,7 +709,8 @@ def _phone_candidate(text: str, start: int) -> tuple[int, int] | None:
 
 def _find_phones(text: str) -> Iterator[Span]:
     """Phone numbers: international (+CC), formatted national, or digits after a phone word."""
-    span = _phone_candidate(text, 0)
+    chars = _phone_chars(text)
+    span = _phone_candidate(text, chars, 0)
     while span is not None:
         at, candidate_end = span
         candidate = text[at:candidate_end]
@@ -697,7 +721,7 @@ def _find_phones(text: str) -> Iterator[Span]:
         if payment_card_valid(candidate):
             # A card number (the card detector's, which wins over phones): none of its
             # prefixes is tried as a phone, which saves a parse per prefix.
-            span = _phone_candidate(text, candidate_end)
+            span = _phone_candidate(text, chars, candidate_end)
             continue
         length = 0
         if not (at > 0 and _PHONE_BEFORE.match(text, at - 1)):
@@ -713,11 +737,12 @@ def _find_phones(text: str) -> Iterator[Span]:
                     break
         if length:
             yield at, at + length
-            span = _phone_candidate(text, at + length)
+            span = _phone_candidate(text, chars, at + length)
         else:
             # Retry from the next group: the candidate may have swallowed a neighbour's digits.
             nxt = _PHONE_SEPARATOR.search(candidate)
-            span = _phone_candidate(text, at + (nxt.end() if nxt else len(candidate)))
+            retry = at + (nxt.end() if nxt else len(candidate))
+            span = _phone_candidate(text, chars, retry)
 
 
 def _check(validator: Callable[[str], bool]) -> Callable[[re.Match[str]], bool]:

@@ -13,12 +13,15 @@ from hypothesis import strategies as st
 
 from cortex.shield import scan
 from cortex.shield.detectors import (
+    _PHONE_DIGITS,
     DETECTORS,
     _anchored,
     _check,
     _find_discord_tokens,
     _find_telegram_tokens,
     _nanp_possible,
+    _phone_candidate,
+    _phone_chars,
     _regex,
 )
 from cortex.shield.validators import iban_valid, payment_card_valid
@@ -134,6 +137,46 @@ def test_discord_card_and_iban_finders_match_their_plain_patterns_on_every_fixtu
             assert spans == list(plain(text))
             found += len(spans)
     assert found > 20
+
+
+def _plain_phone_candidate(text: str, start: int) -> tuple[int, int] | None:
+    match = _PHONE_DIGITS.search(text, start)
+    if match is None:
+        return None
+    at = match.start()
+    if at > start and text[at - 1] == "(":
+        at -= 1
+    if at > start and text[at - 1] == "+":
+        at -= 1
+    return at, match.end()
+
+
+phone_pieces = st.sampled_from(
+    [
+        "+1 ", "(206) 811-1792", "+33 1 53 77 87 69", "555-0101", "phone: ", "2026-02-05",
+        "10.2.0.7", "٣", "é", "?", ":", "/", "@", "x", " ", "-", ".", "(", ")", "+", "0", "12",
+        "1234", "415 555 2671", "\n", "4111 1111 1111 1111",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(phone_pieces, max_size=14))
+def test_phone_candidates_are_those_of_a_plain_search_from_every_start(parts: list[str]) -> None:
+    text = "".join(parts)
+    chars = _phone_chars(text)
+    for start in range(len(text) + 1):
+        assert _phone_candidate(text, chars, start) == _plain_phone_candidate(text, start), start
+
+
+def test_phone_candidates_are_those_of_a_plain_search_on_every_fixture_case() -> None:
+    for text in _fixture_texts():
+        chars = _phone_chars(text)
+        start = 0
+        while (span := _phone_candidate(text, chars, start)) is not None:
+            assert span == _plain_phone_candidate(text, start)
+            start = span[0] + 1
+        assert _plain_phone_candidate(text, start) is None
 
 
 @settings(max_examples=2_000, deadline=None)
