@@ -20,6 +20,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import Scope
 
 from cortex.errors import (
@@ -260,6 +261,22 @@ def approval_required_response(error: ApprovalRequired, request_id: str) -> Resp
     )
 
 
+_NOT_AN_OBJECT = frozenset({"model_attributes_type", "dict_type", "model_type"})
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """One validation error as `where: what`; a body that is not JSON says where it breaks."""
+    if error.get("type") == "json_invalid":
+        loc = error.get("loc", ())
+        at = loc[1] if len(loc) > 1 else "?"
+        context = error.get("ctx")
+        why = context.get("error") if isinstance(context, Mapping) else None
+        return f"the request body is not valid JSON: {why or 'decode error'} at character {at}"
+    if tuple(error.get("loc", ())) == ("body",) and error.get("type") in _NOT_AN_OBJECT:
+        return "the request body must be a JSON object, sent as Content-Type: application/json"
+    return f"{_location(error.get('loc', ()))}: {error.get('msg', 'invalid')}"
+
+
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(part) for part in loc) or "request"
 
@@ -268,7 +285,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = list(exc.errors())
     kind = _BAD_REQUEST if any(e.get("type") == "json_invalid" for e in errors) else _INVALID
-    parts = [f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors]
+    parts = [_describe(e) for e in errors]
     if len(parts) > _MAX_VALIDATION_ERRORS:
         parts = [*parts[:_MAX_VALIDATION_ERRORS], f"and {len(parts) - _MAX_VALIDATION_ERRORS} more"]
     _count_error(request, kind)
@@ -286,7 +303,34 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code == 401:
         headers.setdefault("WWW-Authenticate", 'Bearer realm="cortex"')
     detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    where = f"{request.method} {request.url.path}"
+    if exc.status_code == 404 and detail == "Not Found":  # the router's: no such route
+        detail = f"no route {where}; /openapi.json lists every route"
+    elif exc.status_code == 405 and detail == "Method Not Allowed":
+        # Starlette's Allow header names the methods of the first route on the path only.
+        allowed = _methods_of_path(request)
+        headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+        detail = f"no route {where}"
+        if allowed:
+            detail += f"; this path allows {', '.join(allowed)}"
     return problem_response(exc.status_code, detail, request_id_of(request.scope), headers=headers)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _methods_of_path(request: Request) -> list[str]:
+    """Every method that some route of the app answers on the request's path."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 def install_problem_handlers(app: FastAPI) -> None:

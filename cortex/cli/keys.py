@@ -68,8 +68,10 @@ def create(
     key votes as `key-<key id>`. The key goes to stdout, the notes to stderr:
     `KEY=$(cortex keys create --tenant acme)` keeps the key only.
 
-    Example: cortex keys create --tenant acme --role writer --project infra --expires 2027-01-31
-    Example: cortex keys create --tenant acme --role writer --agent planner
+    Examples:
+
+        cortex keys create --tenant acme --role writer --project infra --expires 2027-01-31
+        cortex keys create --tenant acme --role writer --agent planner
     """
     from cortex.api.keys import KeyStore
 

@@ -32,8 +32,10 @@ def serve(
     /metrics (admin key). Settings come from --home, CORTEX_* variables and cortex.toml; with
     --workers N each process opens the same data directory.
 
-    Example: cortex serve --home /srv/cortex --port 8420
-    then: curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8420/v1/facts
+    Examples:
+
+        cortex serve --home /srv/cortex --port 8420
+        curl -H "Authorization: Bearer $KEY" http://127.0.0.1:8420/v1/facts   # then
     """
     import uvicorn
 

@@ -40,7 +40,33 @@ def test_a_body_that_is_not_json_is_400(writer: httpx.Client) -> None:
     response = writer.post(
         "/v1/facts", content=b"{not json", headers={"content-type": "application/json"}
     )
-    _problem(response, 400, "bad-request")
+    body = _problem(response, 400, "bad-request")
+    assert body["detail"] == (
+        "the request body is not valid JSON:"
+        " Expecting property name enclosed in double quotes at character 1"
+    )
+
+
+def test_a_body_that_is_no_json_object_says_what_to_send(writer: httpx.Client) -> None:
+    for body, content_type in ((b"hello", "text/plain"), (b"[1, 2]", "application/json")):
+        response = writer.post("/v1/facts", content=body, headers={"content-type": content_type})
+        problem = _problem(response, 422, "validation-error")
+        assert problem["detail"] == (
+            "the request body must be a JSON object, sent as Content-Type: application/json"
+        )
+
+
+def test_an_unknown_route_is_404_and_a_wrong_method_405_naming_the_allowed_ones(
+    writer: httpx.Client,
+) -> None:
+    unknown = _problem(writer.post("/v1/facts:batch"), 404, "not-found")
+    wrong = writer.delete("/v1/facts")
+    problem = _problem(wrong, 405, "method-not-allowed")
+
+    assert unknown["detail"] == "no route POST /v1/facts:batch; /openapi.json lists every route"
+    # Both methods of the path, though they belong to two routes (Starlette names the first's).
+    assert problem["detail"] == "no route DELETE /v1/facts; this path allows GET, POST"
+    assert wrong.headers["allow"] == "GET, POST"
 
 
 def test_schema_violations_and_engine_refusals_are_422_with_the_reason(
