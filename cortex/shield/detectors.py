@@ -188,19 +188,36 @@ def _anchored(
             starts = sorted(
                 {at - offset for anchor in anchors for at in _occurrences(haystack, anchor)}
             )
-        resume = 0
-        for at in starts:
-            if at < resume or at < 0:
-                continue
-            match = compiled.match(text, at)
-            if match is None:
-                continue
-            start, end = match.span(group)
-            if start < end and (check is None or check(match)):
-                yield start, end
-            resume = max(match.end(), at + 1)
+        return _tried_at(compiled, text, starts, group=group, check=check)
 
     return find
+
+
+def _tried_at(
+    compiled: re.Pattern[str],
+    text: str,
+    starts: Iterable[int],
+    *,
+    group: int | str = 0,
+    check: Callable[[re.Match[str]], bool] | None = None,
+    overlapping: bool = False,
+) -> Iterator[Span]:
+    """The spans of `group` where `compiled` matches at one of `starts` (ascending) and passes
+    `check`, as `_regex` finds them: no match starts inside an earlier one (with `overlapping`,
+    only inside an accepted one). Negative starts are skipped."""
+    resume = 0
+    for at in starts:
+        if at < resume or at < 0:
+            continue
+        match = compiled.match(text, at)
+        if match is None:
+            continue
+        start, end = match.span(group)
+        accepted = start < end and (check is None or check(match))
+        if accepted:
+            yield start, end
+        if accepted or not overlapping:
+            resume = max(match.end(), at + 1)
 
 
 def _shaped(
@@ -221,15 +238,8 @@ def _shaped(
 
     def find(text: str) -> Iterator[Span]:
         classes = text.encode("ascii", "replace").translate(_CLASSES)
-        resume = 0
-        for place in places.finditer(classes):
-            at = place.start()
-            if at < resume:
-                continue
-            match = compiled.match(text, at)
-            if match is not None and (check is None or check(match)):
-                yield match.span()
-                resume = match.end()
+        starts = (place.start() for place in places.finditer(classes))
+        return _tried_at(compiled, text, starts, check=check, overlapping=True)
 
     return find
 
