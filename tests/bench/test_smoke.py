@@ -36,15 +36,18 @@ def _run(script: str, *args: str) -> tuple[dict[str, Any], str]:
 
 
 @pytest.mark.parametrize(
-    ("script", "keys"),
+    ("script", "args", "keys"),
     [
-        ("ingest.py", {"batched", "env", "durability"}),
-        ("ledger.py", {"build", "consistency", "env"}),
-        ("consensus.py", {"cold_read_s", "after_one_vote", "env"}),
+        ("ingest.py", ["--quick"], {"batched", "env", "durability"}),
+        ("ledger.py", ["--quick"], {"build", "consistency", "env"}),
+        ("consensus.py", ["--quick"], {"cold_read_s", "after_one_vote", "env"}),
+        ("purge.py", ["-n", "2000"], {"purge", "fts_merge", "environment"}),
     ],
 )
-def test_quick_mode_prints_one_json_line_of_figures(script: str, keys: set[str]) -> None:
-    figures, _ = _run(script, "--quick")
+def test_a_small_run_prints_one_json_line_of_figures(
+    script: str, args: list[str], keys: set[str]
+) -> None:
+    figures, _ = _run(script, *args)
 
     assert keys <= set(figures)
 
