@@ -691,11 +691,11 @@ def _phone_chars(text: str) -> bytes:
     return text.encode("ascii", "replace").translate(_PHONE_CHARS)
 
 
-def _phone_candidate(text: str, chars: bytes, start: int) -> tuple[int, int] | None:
-    """The span of the next phone candidate at or after `start`: `+(`, `+` or `(`, then digits.
+def _phone_digits(text: str, chars: bytes, start: int) -> re.Match[str] | None:
+    """`_PHONE_DIGITS.search(text, start)`, searched only where it can match.
 
-    `chars` is `_phone_chars(text)`: a candidate lies in a run of 7 or more characters it may
-    hold, so the pattern is searched only in such runs (it would be tried at every digit).
+    `chars` is `_phone_chars(text)`: a match lies in a run of 7 or more characters it may hold,
+    so the pattern is searched only in such runs (it would be tried at every digit).
     """
     run = chars.find(_PHONE_RUN, start)
     while run != -1:
@@ -705,9 +705,15 @@ def _phone_candidate(text: str, chars: bytes, start: int) -> tuple[int, int] | N
         # Two characters past the run: the pattern's lookahead reads them.
         match = _PHONE_DIGITS.search(text, run, run_end + 2)
         if match is not None:
-            break
+            return match
         run = chars.find(_PHONE_RUN, run_end)
-    else:
+    return None
+
+
+def _phone_candidate(text: str, chars: bytes, start: int) -> tuple[int, int] | None:
+    """The span of the next phone candidate at or after `start`: `+(`, `+` or `(`, then digits."""
+    match = _phone_digits(text, chars, start)
+    if match is None:
         return None
     at = match.start()
     if at > start and text[at - 1] == "(":
