@@ -26,9 +26,9 @@ from cortex.cli.output import print_json, print_table, stderr_console
 from cortex.config import Settings
 from cortex.crypto.keys import read_private_file, write_private_file
 from cortex.engine import Cortex, init_home
-from cortex.errors import ConfigError, Conflict, IntegrityError, ValidationError
+from cortex.errors import ConfigError, Conflict, IntegrityError, StoreError, ValidationError
 from cortex.store.postgres import PostgresStore, is_database_url, redact_url
-from cortex.store.sqlite import SqliteStore
+from cortex.store.sqlite import SqliteStore, open_for_reading
 
 __all__ = ["migrate_store"]
 
@@ -115,14 +115,19 @@ def _prepare_directory(source: Settings, directory: Path) -> Settings:
         target.public_key_path.chmod(0o644)  # the public half, for auditors
     if source.service_database_path.exists() and not target.service_database_path.exists():
         # SQLite's online backup: a consistent copy even while a server uses the source.
-        reader = apsw.Connection(str(source.service_database_path), flags=apsw.SQLITE_OPEN_READONLY)
-        writer = apsw.Connection(str(target.service_database_path))
         try:
-            with writer.backup("main", reader, "main") as backup:
-                backup.step()
-        finally:
-            writer.close()
-            reader.close()
+            reader = open_for_reading(source.service_database_path)
+            writer = apsw.Connection(str(target.service_database_path))
+            try:
+                with writer.backup("main", reader, "main") as backup:
+                    backup.step()
+            finally:
+                writer.close()
+                reader.close()
+        except apsw.Error as exc:
+            raise StoreError(
+                f"cannot copy the API keys of {source.service_database_path}: {exc}"
+            ) from exc
     init_home(target)
     return target
 

@@ -103,7 +103,7 @@ from cortex.store.base import (
 from cortex.store.sqlite import scan, sealing
 from cortex.store.sqlite.schema import MIGRATIONS
 
-__all__ = ["Signer", "SqliteStore"]
+__all__ = ["Signer", "SqliteStore", "open_for_reading"]
 
 log = logging.getLogger(__name__)
 
@@ -340,6 +340,25 @@ def _node_key(level: int, index: int) -> tuple[int, int]:
     return last_leaf(level, index), level
 
 
+def open_for_reading(path: Path) -> apsw.Connection:
+    """A connection that reads the existing database at `path`: read-only, unless a process
+    killed in mid-write left what only a writer may repair (a hot rollback journal, e.g. from a
+    kill while `init` switched the new file to WAL; or a WAL index to rebuild). Then it is
+    read-write, never creating the file, and its first read rolls the journal back, as any
+    later open of the store would. apsw errors propagate (the caller names the file).
+    """
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    conn.set_busy_timeout(10_000)
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_schema").fetchall()
+        return conn
+    except apsw.ReadOnlyError:
+        conn.close()
+    conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE)
+    conn.set_busy_timeout(10_000)
+    return conn
+
+
 class SqliteStore:
     """A CORTEX store in one SQLite file. Open with `await SqliteStore.open(...)`."""
 
@@ -458,16 +477,13 @@ class SqliteStore:
         if not path.exists():
             return None
         try:
-            conn = apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-        except apsw.Error as exc:
-            raise StoreError(f"cannot open database {path}: {exc}") from exc
-        try:
-            conn.set_busy_timeout(10_000)
-            return sealing.read_master_record(conn)
+            conn = open_for_reading(path)
+            try:
+                return sealing.read_master_record(conn)
+            finally:
+                conn.close()
         except apsw.Error as exc:  # a damaged file: the typed error, naming it
             raise StoreError(f"cannot open database {path}: {exc}") from exc
-        finally:
-            conn.close()
 
     def _check_cipher(self) -> None:
         """Refuse to open an encrypted database without its key, or a plaintext one with one."""
